@@ -1,0 +1,221 @@
+// The CPU tile kernels, written once and compiled once per instruction set: each
+// tile_kernels_<isa>.cpp defines REID_CPU_ISA (namespace), REID_CPU_VEC_FLOATS (floats per
+// vector register) and REID_CPU_MR (micro-kernel rows) and includes this file with its own
+// compiler flags. GCC/Clang vector extensions keep the micro-kernel's accumulators in
+// registers; loads go through memcpy, so no alignment is assumed.
+//
+// Blocking (BLIS-style): a block of x rows against the y columns in chunks of kChunkColumns,
+// the depth in chunks of kDepthChunk; the y micro-panel (kDepthChunk x kNR floats) stays in
+// L1 while the x micro-panels of the block stream from L2. Products accumulate in a
+// per-thread scratch tile, then the epilogue turns them into distances (distance_math.h)
+// and either stores them (pairwise) or offers them to per-row heaps (knn, topk.h).
+#include <cmath>
+#include <cstring>
+
+#include "common/distance_math.h"
+#include "common/half_convert.h"
+#include "common/topk.h"
+#include "cpu/cpu_kernels.h"
+
+namespace reid_fast::cpu::REID_CPU_ISA {
+namespace {
+
+constexpr int kW = REID_CPU_VEC_FLOATS;
+constexpr int kMR = REID_CPU_MR;
+constexpr int kNV = 2;
+constexpr int kNR = kW * kNV;
+constexpr int64_t kDepthChunk = 256;
+constexpr int64_t kChunkColumns = 512;
+static_assert(kChunkColumns % kNR == 0, "column chunks must hold whole y panels");
+
+typedef float vfloat __attribute__((vector_size(kW * sizeof(float))));
+
+inline vfloat vload(const float* p) {
+  vfloat v;
+  std::memcpy(&v, p, sizeof(v));
+  return v;
+}
+inline void vstore(float* p, vfloat v) { std::memcpy(p, &v, sizeof(v)); }
+inline vfloat vsplat(float s) { return vfloat{} + s; }
+
+// c (kMR x kNR, row stride ldc) = [c +] a_panel (depth x kMR) * b_panel (depth x kNR).
+inline void micro_kernel(int64_t depth, const float* a, const float* b, float* c, int64_t ldc,
+                         bool accumulate) {
+  vfloat acc[kMR][kNV];
+  for (int i = 0; i < kMR; ++i)
+    for (int v = 0; v < kNV; ++v) acc[i][v] = vfloat{};
+  for (int64_t p = 0; p < depth; ++p) {
+    vfloat bv[kNV];
+    for (int v = 0; v < kNV; ++v) bv[v] = vload(b + v * kW);
+#pragma GCC unroll 16
+    for (int i = 0; i < kMR; ++i) {
+      const vfloat ai = vsplat(a[i]);
+      for (int v = 0; v < kNV; ++v) acc[i][v] += ai * bv[v];
+    }
+    a += kMR;
+    b += kNR;
+  }
+  for (int i = 0; i < kMR; ++i) {
+    for (int v = 0; v < kNV; ++v) {
+      float* dst = c + i * ldc + v * kW;
+      vstore(dst, accumulate ? vload(dst) + acc[i][v] : acc[i][v]);
+    }
+  }
+}
+
+// scratch[r][j] = <x row (block.row_begin + r), y row (col + j)> for the block's rows and
+// the padded columns [col, col + padded_columns).
+void dot_products(const PackedRows& x, const PackedRows& y, const Block& block, int64_t col,
+                  int64_t padded_columns, float* scratch) {
+  const int64_t depth = x.depth;
+  const int64_t row_panels = (block.row_end - block.row_begin + kMR - 1) / kMR;
+  const float* x_first = x.panels + (block.row_begin / kMR) * depth * kMR;
+  const float* y_first = y.panels + (col / kNR) * depth * kNR;
+  for (int64_t p0 = 0; p0 < depth; p0 += kDepthChunk) {
+    const int64_t chunk = depth - p0 < kDepthChunk ? depth - p0 : kDepthChunk;
+    for (int64_t jr = 0; jr < padded_columns; jr += kNR) {
+      const float* b = y_first + (jr / kNR) * depth * kNR + p0 * kNR;
+      for (int64_t ir = 0; ir < row_panels; ++ir) {
+        const float* a = x_first + ir * depth * kMR + p0 * kMR;
+        micro_kernel(chunk, a, b, scratch + ir * kMR * kChunkColumns + jr, kChunkColumns, p0 > 0);
+      }
+    }
+  }
+}
+
+template <typename Loader>
+void pack_rows(const void* src, int64_t rows, int64_t depth, int panel, Metric metric,
+               int64_t row_begin, int64_t row_end, float* panels, float* aux) {
+  float sum_squares[kMaxPanel];
+  for (int64_t first = row_begin; first < row_end; first += panel) {
+    float* dst = panels + (first / panel) * depth * panel;
+    const int live = static_cast<int>(rows - first < panel ? rows - first : panel);
+    for (int r = 0; r < panel; ++r) sum_squares[r] = 0.0f;
+    for (int64_t f = 0; f < depth; ++f) {
+      for (int r = 0; r < live; ++r) {
+        const float value = Loader::load(src, (first + r) * depth + f);
+        dst[f * panel + r] = value;
+        sum_squares[r] += value * value;
+      }
+      for (int r = live; r < panel; ++r) dst[f * panel + r] = 0.0f;
+    }
+    for (int r = 0; r < live; ++r) aux[first + r] = metric_aux(metric, sum_squares[r]);
+  }
+}
+
+void pack(const void* src, DType dtype, int64_t rows, int64_t depth, int panel, Metric metric,
+          int64_t row_begin, int64_t row_end, float* panels, float* aux) {
+  switch (dtype) {
+    case DType::Float16:
+      return pack_rows<Float16Load>(src, rows, depth, panel, metric, row_begin, row_end, panels,
+                                    aux);
+    case DType::BFloat16:
+      return pack_rows<BFloat16Load>(src, rows, depth, panel, metric, row_begin, row_end, panels,
+                                     aux);
+    default:
+      return pack_rows<Float32Load>(src, rows, depth, panel, metric, row_begin, row_end, panels,
+                                    aux);
+  }
+}
+
+// dist[j] = distance(dot[j]) for j < columns, in place.
+template <Metric M>
+inline void finalize_row(float* row, int64_t columns, float x_aux, const float* y_aux) {
+  for (int64_t j = 0; j < columns; ++j) row[j] = finalize_distance<M>(row[j], x_aux, y_aux[j]);
+}
+
+inline float row_maximum(const float* row, int64_t columns) {
+  vfloat best = vsplat(-INFINITY);
+  int64_t j = 0;
+  for (; j + kW <= columns; j += kW) {
+    const vfloat v = vload(row + j);
+    best = v > best ? v : best;
+  }
+  float result = -INFINITY;
+  for (int l = 0; l < kW; ++l) result = best[l] > result ? best[l] : result;
+  for (; j < columns; ++j) result = row[j] > result ? row[j] : result;
+  return result;
+}
+
+template <Metric M>
+void pairwise_block_impl(const PackedRows& x, const PackedRows& y, const Block& block,
+                         float* scratch, float* out) {
+  for (int64_t col = block.col_begin; col < block.col_end; col += kChunkColumns) {
+    const int64_t columns = block.col_end - col < kChunkColumns ? block.col_end - col
+                                                                : kChunkColumns;
+    dot_products(x, y, block, col, (columns + kNR - 1) / kNR * kNR, scratch);
+    for (int64_t i = block.row_begin; i < block.row_end; ++i) {
+      float* row = scratch + (i - block.row_begin) * kChunkColumns;
+      finalize_row<M>(row, columns, x.aux[i], y.aux + col);
+      std::memcpy(out + i * y.rows + col, row, columns * sizeof(float));
+    }
+  }
+}
+
+template <Metric M>
+void knn_block_impl(const PackedRows& x, const PackedRows& y, const Block& block,
+                    float* scratch, const TopkTarget& target) {
+  const int64_t block_rows = block.row_end - block.row_begin;
+  for (int64_t r = 0; r < block_rows; ++r) {
+    if (target.row_max != nullptr) target.row_max[(block.row_begin + r) * target.max_stride] =
+        -INFINITY;
+  }
+  int64_t sizes[kMaxBlockRows];  // heap fill of each block row
+  for (int64_t r = 0; r < block_rows; ++r) sizes[r] = 0;
+
+  for (int64_t col = block.col_begin; col < block.col_end; col += kChunkColumns) {
+    const int64_t columns = block.col_end - col < kChunkColumns ? block.col_end - col
+                                                                : kChunkColumns;
+    dot_products(x, y, block, col, (columns + kNR - 1) / kNR * kNR, scratch);
+    for (int64_t r = 0; r < block_rows; ++r) {
+      const int64_t i = block.row_begin + r;
+      float* row = scratch + r * kChunkColumns;
+      finalize_row<M>(row, columns, x.aux[i], y.aux + col);
+      if (target.row_max != nullptr) {
+        float& best = target.row_max[i * target.max_stride];
+        const float chunk_max = row_maximum(row, columns);
+        best = chunk_max > best ? chunk_max : best;
+      }
+      TopkHeap heap{target.values + i * target.row_stride, target.indices + i * target.row_stride,
+                    target.k, sizes[r]};
+      float threshold = heap.size < heap.capacity ? INFINITY : heap.values[0];
+      for (int64_t j = 0; j < columns; ++j) {
+        if (row[j] <= threshold) {
+          heap.push(row[j], col + j);
+          if (heap.size == heap.capacity) threshold = heap.values[0];
+        }
+      }
+      sizes[r] = heap.size;
+    }
+  }
+  for (int64_t r = 0; r < block_rows; ++r) {
+    const int64_t i = block.row_begin + r;
+    TopkHeap heap{target.values + i * target.row_stride, target.indices + i * target.row_stride,
+                  target.k, sizes[r]};
+    heap.sort_ascending();
+  }
+}
+
+void pairwise_block(Metric metric, const PackedRows& x, const PackedRows& y, const Block& block,
+                    float* scratch, float* out) {
+  dispatch_metric(metric, [&](auto tag) {
+    pairwise_block_impl<decltype(tag)::value>(x, y, block, scratch, out);
+  });
+}
+
+void knn_block(Metric metric, const PackedRows& x, const PackedRows& y, const Block& block,
+               float* scratch, const TopkTarget& target) {
+  dispatch_metric(metric, [&](auto tag) {
+    knn_block_impl<decltype(tag)::value>(x, y, block, scratch, target);
+  });
+}
+
+}  // namespace
+
+const CpuKernels& kernels() {
+  static const CpuKernels table{REID_CPU_ISA_NAME, kMR, kNR, static_cast<int>(kChunkColumns),
+                                &pack, &pairwise_block, &knn_block};
+  return table;
+}
+
+}  // namespace reid_fast::cpu::REID_CPU_ISA

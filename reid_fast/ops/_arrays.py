@@ -1,0 +1,201 @@
+"""The bridge between array frameworks and the native core.
+
+Every public op goes through here: it recognises torch tensors, NumPy arrays and CuPy
+arrays, validates them with errors that name the argument and show the bad value, makes
+them contiguous, allocates outputs and workspace with the input's framework on the
+input's device, finds the framework's current CUDA stream, and hands DLPack capsules to
+``reid_fast._C``.
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+FLOAT_DTYPES = ("float32", "float16", "bfloat16")
+
+
+def _torch() -> Any:
+    return sys.modules.get("torch")
+
+
+def _cupy() -> Any:
+    return sys.modules.get("cupy")
+
+
+def framework_of(name: str, value: Any) -> str:
+    """'torch', 'numpy' or 'cupy'; TypeError naming ``name`` for anything else."""
+    torch = _torch()
+    if torch is not None and isinstance(value, torch.Tensor):
+        return "torch"
+    if isinstance(value, np.ndarray):
+        return "numpy"
+    cupy = _cupy()
+    if cupy is not None and isinstance(value, cupy.ndarray):
+        return "cupy"
+    raise TypeError(
+        f"{name} must be a torch.Tensor, numpy.ndarray or cupy.ndarray, "
+        f"got {type(value).__module__}.{type(value).__qualname__}"
+    )
+
+
+@dataclass
+class Array:
+    """An input or output array with what the bridge needs to know about it."""
+
+    name: str
+    value: Any
+    framework: str
+    device: str  # "cpu" or "cuda"
+    device_index: int
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return tuple(int(s) for s in self.value.shape)
+
+    @property
+    def dtype(self) -> str:
+        return dtype_name(self.value)
+
+    @property
+    def device_label(self) -> str:
+        return "cpu" if self.device == "cpu" else f"cuda:{self.device_index}"
+
+
+def dtype_name(value: Any) -> str:
+    dtype = value.dtype
+    name = str(dtype)
+    return name[len("torch."):] if name.startswith("torch.") else name
+
+
+def wrap(name: str, value: Any) -> Array:
+    framework = framework_of(name, value)
+    if framework == "torch":
+        device = value.device
+        if device.type not in ("cpu", "cuda"):
+            raise ValueError(f"{name} must be on a CPU or CUDA device, got {device}")
+        index = device.index if device.type == "cuda" else 0
+        return Array(name, value, framework, device.type, int(index or 0))
+    if framework == "numpy":
+        return Array(name, value, framework, "cpu", 0)
+    return Array(name, value, framework, "cuda", int(value.device.id))
+
+
+def feature_matrix(name: str, value: Any) -> Array:
+    """A 2-D float32/float16/bfloat16 matrix with at least one column, contiguous."""
+    array = wrap(name, value)
+    if len(array.shape) != 2:
+        raise ValueError(f"{name} must be 2-D (rows, features), got shape {array.shape}")
+    if array.dtype not in FLOAT_DTYPES:
+        hint = ""
+        if array.dtype == "float64":
+            hint = " (convert it first, e.g. x.astype(numpy.float32) or x.float())"
+        raise TypeError(f"{name} must be float32, float16 or bfloat16, got {array.dtype}{hint}")
+    if array.shape[1] == 0:
+        raise ValueError(f"{name} must have at least one feature column, got shape {array.shape}")
+    array.value = contiguous(array)
+    return array
+
+
+def same_kind(x: Array, y: Array) -> None:
+    """y must match x in framework, device, dtype and feature dimension."""
+    if y.framework != x.framework:
+        raise TypeError(f"{y.name} must be a {x.framework} array like {x.name}, got {y.framework}")
+    if y.device_label != x.device_label:
+        raise ValueError(
+            f"{y.name} must be on the same device as {x.name} ({x.device_label}), "
+            f"got {y.device_label}"
+        )
+    if y.dtype != x.dtype:
+        raise TypeError(f"{y.name} must have the same dtype as {x.name} ({x.dtype}), got {y.dtype}")
+    if y.shape[1] != x.shape[1]:
+        raise ValueError(
+            f"{y.name} must have as many columns as {x.name} ({x.shape[1]}), got shape {y.shape}"
+        )
+
+
+def contiguous(array: Array) -> Any:
+    value = array.value
+    if array.framework == "torch":
+        return value.detach().contiguous()
+    if array.framework == "numpy":
+        if not value.flags.writeable:  # NumPy cannot export read-only arrays through DLPack
+            return np.array(value, order="C", copy=True)
+        return np.ascontiguousarray(value)
+    return _cupy().ascontiguousarray(value)
+
+
+def require_finite(array: Array) -> None:
+    """ValueError naming the array if it holds NaN or Inf (syncs the device once)."""
+    value = array.value
+    if array.framework == "torch":
+        finite = _torch().isfinite(value)
+        if bool(finite.all()):
+            return
+        bad = (~finite).nonzero()
+        count, first = int(bad.shape[0]), tuple(int(i) for i in bad[0].tolist())
+    else:
+        xp = np if array.framework == "numpy" else _cupy()
+        finite = xp.isfinite(value)
+        if bool(finite.all()):
+            return
+        bad = xp.argwhere(~finite)
+        count, first = int(bad.shape[0]), tuple(int(i) for i in bad[0].tolist())
+    raise ValueError(
+        f"{array.name} must be finite, got {count} NaN or Inf value(s), the first at index {first}"
+    )
+
+
+def empty(like: Array, shape: tuple[int, ...], dtype: str) -> Any:
+    """An uninitialised array of the same framework and device as ``like``."""
+    if like.framework == "torch":
+        torch = _torch()
+        return torch.empty(shape, dtype=getattr(torch, dtype), device=like.value.device)
+    if like.framework == "numpy":
+        return np.empty(shape, dtype=dtype)
+    cupy = _cupy()
+    with cupy.cuda.Device(like.device_index):
+        return cupy.empty(shape, dtype=dtype)
+
+
+def current_stream(like: Array) -> int:
+    """The framework's current CUDA stream on ``like``'s device as an integer (0 on CPU)."""
+    if like.device == "cpu":
+        return 0
+    if like.framework == "torch":
+        return int(_torch().cuda.current_stream(like.value.device).cuda_stream)
+    cupy = _cupy()
+    with cupy.cuda.Device(like.device_index):
+        return int(cupy.cuda.get_current_stream().ptr)
+
+
+def capsule(value: Any, stream: int, device: str) -> Any:
+    """A DLPack capsule of ``value``, ordered on ``stream`` for CUDA arrays."""
+    if device == "cpu":
+        return value.__dlpack__()
+    # DLPack's stream argument: 1 names the legacy default stream, which is what a 0
+    # handle means to torch and CuPy.
+    return value.__dlpack__(stream=stream if stream != 0 else 1)
+
+
+def check_cuda_usable(like: Array, build_has_cuda: bool) -> None:
+    if like.device == "cuda" and not build_has_cuda:
+        raise RuntimeError(
+            f"{like.name} is a CUDA array, but reid_fast was built without CUDA. Reinstall "
+            "with nvcc on PATH (see the README, 'Building without CUDA'), or move the "
+            "arrays to the CPU."
+        )
+
+
+def feature_pair(x: Any, y: Any, build_has_cuda: bool) -> tuple[Array, Array]:
+    """Validated, contiguous x (n, d) and y (m, d) of one framework, device and dtype."""
+    xa = feature_matrix("x", x)
+    ya = feature_matrix("y", y)
+    same_kind(xa, ya)
+    check_cuda_usable(xa, build_has_cuda)
+    require_finite(xa)
+    require_finite(ya)
+    return xa, ya
