@@ -12,7 +12,8 @@ namespace reid_fast::cpu {
 
 // Rows packed into panels of `panel` rows: panel p holds depth x panel floats, element
 // (row p*panel + r, feature f) at [p * depth * panel + f * panel + r]; rows past the end
-// are zero. aux[i] = metric_aux(sum of squares of row i).
+// are zero. aux[i] = metric_aux(sum of squares of row i), or NaN when row i holds a NaN or
+// an infinity (the drivers turn that into an error naming the row).
 // Bounds shared by the drivers and the kernels.
 constexpr int64_t kMaxBlockRows = 256;
 constexpr int kMaxPanel = 64;
@@ -67,5 +68,10 @@ const CpuKernels& cpu_kernels();
 
 // The calling thread's number inside an OpenMP parallel region (0 without OpenMP).
 int thread_index();
+
+// Asks the kernel for transparent huge pages on the workspace before it is first touched:
+// the workspace is freshly allocated on every call, and first-touch faults of 4 KiB pages
+// cost as much as the packing itself at AICity size.
+void advise_huge_pages(const TensorView& workspace);
 
 }  // namespace reid_fast::cpu

@@ -1,6 +1,9 @@
 #include "cpu/packing.h"
 
 #include <algorithm>
+#include <cmath>
+
+#include "reid_fast/errors.h"
 
 namespace reid_fast::cpu {
 
@@ -9,7 +12,7 @@ int64_t round_up(int64_t value, int64_t multiple) {
   return (value + multiple - 1) / multiple * multiple;
 }
 
-void pack_rows_parallel(const CpuKernels& kernels, const TensorView& src, int panel,
+void pack_rows_parallel(const CpuKernels& kernels, const TensorView& src, const char* name, int panel,
                         Metric metric, float* panels, float* aux) {
   const int64_t rows = src.shape[0];
   const int64_t depth = src.shape[1];
@@ -19,6 +22,11 @@ void pack_rows_parallel(const CpuKernels& kernels, const TensorView& src, int pa
     const int64_t begin = p * panel;
     kernels.pack(src.data, src.dtype, rows, depth, panel, metric, begin,
                  std::min(rows, begin + panel), panels, aux);
+  }
+  for (int64_t i = 0; i < rows; ++i) {
+    if (std::isnan(aux[i])) {
+      throw_value_error(name, " must be finite, got a NaN or Inf value in row ", i);
+    }
   }
 }
 }  // namespace
@@ -37,14 +45,16 @@ PackedPair take_packed_pair(WorkspaceCarver& carver, const CpuKernels& kernels, 
 
 void pack_pair(const CpuKernels& kernels, const TensorView& x, const TensorView& y, Metric metric,
                const PackedPair& packed) {
-  pack_rows_parallel(kernels, x, kernels.x_panel, metric, packed.x_panels, packed.x_aux);
-  pack_rows_parallel(kernels, y, kernels.y_panel, metric, packed.y_panels, packed.y_aux);
+  pack_rows_parallel(kernels, x, "x", kernels.x_panel, metric, packed.x_panels, packed.x_aux);
+  pack_rows_parallel(kernels, y, "y", kernels.y_panel, metric, packed.y_panels, packed.y_aux);
 }
 
 int64_t block_rows_for(int64_t n, int threads, int x_panel) {
-  const int64_t per_thread = (n + threads - 1) / std::max(threads, 1);
+  // As few blocks as the cap allows, rounded up to a multiple of the thread count so
+  // that the threads get equal shares.
   const int64_t cap = kMaxBlockRows / x_panel * x_panel;
-  return std::max<int64_t>(x_panel, std::min(cap, round_up(per_thread, x_panel)));
+  const int64_t blocks = round_up(std::max<int64_t>(1, (n + cap - 1) / cap), std::max(threads, 1));
+  return std::max<int64_t>(x_panel, round_up((n + blocks - 1) / blocks, x_panel));
 }
 
 }  // namespace reid_fast::cpu

@@ -23,7 +23,8 @@ struct PackedPair {
 PackedPair take_packed_pair(WorkspaceCarver& carver, const CpuKernels& kernels, int64_t n,
                             int64_t m, int64_t d);
 
-// Packs x and y in parallel and computes their per-row metric terms.
+// Packs x and y in parallel and computes their per-row metric terms; ValueError naming
+// the array and row if either holds a NaN or an infinity.
 void pack_pair(const CpuKernels& kernels, const TensorView& x, const TensorView& y, Metric metric,
                const PackedPair& packed);
 

@@ -24,7 +24,7 @@ constexpr int kW = REID_CPU_VEC_FLOATS;
 constexpr int kMR = REID_CPU_MR;
 constexpr int kNV = 2;
 constexpr int kNR = kW * kNV;
-constexpr int64_t kDepthChunk = 256;
+constexpr int64_t kDepthChunk = 512;
 constexpr int64_t kChunkColumns = 512;
 static_assert(kChunkColumns % kNR == 0, "column chunks must hold whole y panels");
 
@@ -36,7 +36,8 @@ inline vfloat vload(const float* p) {
   return v;
 }
 inline void vstore(float* p, vfloat v) { std::memcpy(p, &v, sizeof(v)); }
-inline vfloat vsplat(float s) { return vfloat{} + s; }
+// s - (+0) == s for every float (unlike s + 0 for s = -0), so this folds to a broadcast.
+inline vfloat vsplat(float s) { return s - vfloat{}; }
 
 // c (kMR x kNR, row stride ldc) = [c +] a_panel (depth x kMR) * b_panel (depth x kNR).
 inline void micro_kernel(int64_t depth, const float* a, const float* b, float* c, int64_t ldc,
@@ -87,19 +88,23 @@ template <typename Loader>
 void pack_rows(const void* src, int64_t rows, int64_t depth, int panel, Metric metric,
                int64_t row_begin, int64_t row_end, float* panels, float* aux) {
   float sum_squares[kMaxPanel];
+  float poison[kMaxPanel];  // sum of value * 0: stays 0 unless a value is NaN or infinite
   for (int64_t first = row_begin; first < row_end; first += panel) {
     float* dst = panels + (first / panel) * depth * panel;
     const int live = static_cast<int>(rows - first < panel ? rows - first : panel);
-    for (int r = 0; r < panel; ++r) sum_squares[r] = 0.0f;
+    for (int r = 0; r < panel; ++r) sum_squares[r] = poison[r] = 0.0f;
     for (int64_t f = 0; f < depth; ++f) {
       for (int r = 0; r < live; ++r) {
         const float value = Loader::load(src, (first + r) * depth + f);
         dst[f * panel + r] = value;
         sum_squares[r] += value * value;
+        poison[r] += value * 0.0f;
       }
       for (int r = live; r < panel; ++r) dst[f * panel + r] = 0.0f;
     }
-    for (int r = 0; r < live; ++r) aux[first + r] = metric_aux(metric, sum_squares[r]);
+    for (int r = 0; r < live; ++r) {
+      aux[first + r] = poison[r] == 0.0f ? metric_aux(metric, sum_squares[r]) : NAN;
+    }
   }
 }
 

@@ -1,0 +1,211 @@
+// Internal helpers shared by the CUDA translation units: error checks, the device guard,
+// workspace carving, dtype dispatch, the row-norm ("aux") launcher and the shared-memory
+// tiled dot-product routine used by both pairwise_distance and knn.
+#pragma once
+
+#include <cuda_runtime.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <stdexcept>
+#include <string>
+
+// These files are only compiled when CUDA is enabled (CMake defines it for the target);
+// make the declarations in ops.h visible when a file is compiled on its own, too.
+#ifndef REID_FAST_WITH_CUDA
+#define REID_FAST_WITH_CUDA 1
+#endif
+
+#include "common/distance_math.h"
+#include "common/half_convert.h"
+#include "reid_fast/errors.h"
+#include "reid_fast/ops.h"
+#include "reid_fast/tensor_view.h"
+
+namespace reid_fast {
+namespace cuda {
+namespace detail {
+
+// ---------------------------------------------------------------------------------------
+// Host-side helpers.
+
+// Throws std::runtime_error("reid_fast: <what>: <cudaGetErrorString>") unless ok.
+inline void check_cuda(cudaError_t status, const char* what) {
+  if (status != cudaSuccess) {
+    throw std::runtime_error(std::string("reid_fast: CUDA error in ") + what + ": " +
+                             cudaGetErrorString(status));
+  }
+}
+
+// After a kernel launch: reports a bad launch (configuration, no kernel image, ...).
+inline void check_launch(const char* kernel_name) {
+  const cudaError_t status = cudaGetLastError();
+  if (status != cudaSuccess) {
+    throw std::runtime_error(std::string("reid_fast: CUDA error launching ") + kernel_name +
+                             ": " + cudaGetErrorString(status));
+  }
+}
+
+// Makes `device` current for the scope; restores the previous device on exit, exceptions
+// included.
+class DeviceGuard {
+ public:
+  explicit DeviceGuard(int device) {
+    check_cuda(cudaGetDevice(&previous_), "cudaGetDevice");
+    if (previous_ != device) {
+      check_cuda(cudaSetDevice(device), "cudaSetDevice");
+      changed_ = true;
+    }
+  }
+  ~DeviceGuard() {
+    if (changed_) (void)cudaSetDevice(previous_);
+  }
+  DeviceGuard(const DeviceGuard&) = delete;
+  DeviceGuard& operator=(const DeviceGuard&) = delete;
+
+ private:
+  int previous_ = 0;
+  bool changed_ = false;
+};
+
+constexpr std::size_t kWorkspaceAlign = 256;
+
+inline std::size_t align_up(std::size_t value, std::size_t align) {
+  return (value + align - 1) / align * align;
+}
+
+// Carves typed regions out of the workspace, each aligned to kWorkspaceAlign bytes in
+// absolute address terms. Run with base == nullptr it only measures: bytes() then includes
+// kWorkspaceAlign of slack so that any base address can be aligned.
+class WorkspaceCarver {
+ public:
+  explicit WorkspaceCarver(void* base) {
+    if (base != nullptr) {
+      const std::uintptr_t address = reinterpret_cast<std::uintptr_t>(base);
+      padding_ = align_up(address, kWorkspaceAlign) - address;
+      base_ = static_cast<unsigned char*>(base) + padding_;  // 256-byte aligned
+    }
+  }
+
+  template <typename T>
+  T* take(std::size_t count) {
+    offset_ = align_up(offset_, kWorkspaceAlign);
+    T* region = base_ == nullptr ? nullptr : reinterpret_cast<T*>(base_ + offset_);
+    offset_ += count * sizeof(T);
+    return region;
+  }
+
+  // Bytes a workspace needs for everything taken so far (with the alignment slack).
+  std::size_t bytes() const { return offset_ == 0 ? 0 : offset_ + kWorkspaceAlign; }
+  // Bytes used from the given base, alignment padding included.
+  std::size_t used() const { return padding_ + offset_; }
+
+ private:
+  unsigned char* base_ = nullptr;
+  std::size_t padding_ = 0;
+  std::size_t offset_ = 0;
+};
+
+// Calls fn(Float32Load{}) / fn(Float16Load{}) / fn(BFloat16Load{}) for the array's dtype.
+template <typename Fn>
+void dispatch_loader(DType dtype, Fn&& fn) {
+  switch (dtype) {
+    case DType::Float32: fn(Float32Load{}); return;
+    case DType::Float16: fn(Float16Load{}); return;
+    case DType::BFloat16: fn(BFloat16Load{}); return;
+    default: break;
+  }
+  throw_type_error("reid_fast CUDA: features must be float32, float16 or bfloat16, got ",
+                   dtype_name(dtype));
+}
+
+// Writes out[r] = metric_aux(metric, sum of squares of row r) for the `rows` rows of a
+// (rows, d) float32/float16/bfloat16 array. Defined in device.cu. rows == 0 launches nothing.
+void launch_row_aux(const void* data, DType dtype, int64_t rows, int64_t d, Metric metric,
+                    float* out, cudaStream_t stream);
+
+inline void check_workspace_size(const TensorView& workspace, std::size_t needed,
+                                 const char* op) {
+  if (needed != 0 && (workspace.data == nullptr || workspace.nbytes() < needed)) {
+    throw_value_error("reid_fast CUDA ", op, ": workspace must hold at least ", needed,
+                      " bytes, got ", workspace.nbytes());
+  }
+}
+
+// ---------------------------------------------------------------------------------------
+// Device-side tile routine.
+
+constexpr int kTile = 64;                    // rows of x and of y per tile
+constexpr int kTileK = 16;                   // depth of one shared-memory chunk
+constexpr int kTileThreads = 256;            // threads per block (16 x 16)
+constexpr int kMicro = 4;                    // 4 x 4 register micro-tile per thread
+constexpr int kTileLd = kTile + 1;           // padded leading dimension in shared memory
+constexpr int kTileSide = kTile / kMicro;    // 16 threads along each side
+constexpr int kLoadsPerThread = kTile * kTileK / kTileThreads;  // 4
+
+static_assert(kTileSide * kTileSide == kTileThreads, "256 threads form a 16 x 16 grid");
+static_assert(kLoadsPerThread * kTileThreads == kTile * kTileK, "even chunk loads");
+
+// Shared memory staging for one chunk: element [kk][r] is feature k0 + kk of row r.
+struct TileSmem {
+  float xs[kTileK][kTileLd];
+  float ys[kTileK][kTileLd];
+};
+
+// acc[i][j] = <x[row0 + ty + 16 i], y[col0 + tx + 16 j]> with tx = threadIdx.x % 16,
+// ty = threadIdx.x / 16, over all d features, in float32 (rows >= n_rows of x and rows
+// >= n_cols of y read as zeros). Must be called by all 256 threads of the block (it
+// synchronises the block); on return the shared staging buffers may be reused.
+template <typename Loader>
+__device__ __forceinline__ void tile_dot(const void* __restrict__ x, int64_t n_rows,
+                                         const void* __restrict__ y, int64_t n_cols,
+                                         int64_t d, int64_t row0, int64_t col0,
+                                         TileSmem& smem, float (&acc)[kMicro][kMicro]) {
+  const int tid = static_cast<int>(threadIdx.x);
+  const int tx = tid % kTileSide;
+  const int ty = tid / kTileSide;
+
+#pragma unroll
+  for (int i = 0; i < kMicro; ++i) {
+#pragma unroll
+    for (int j = 0; j < kMicro; ++j) acc[i][j] = 0.0f;
+  }
+
+  for (int64_t k0 = 0; k0 < d; k0 += kTileK) {
+    // Stage the chunk: 16 consecutive threads read 16 consecutive features of one row.
+#pragma unroll
+    for (int e = 0; e < kLoadsPerThread; ++e) {
+      const int flat = tid + e * kTileThreads;
+      const int r = flat / kTileK;
+      const int kk = flat % kTileK;
+      const int64_t feature = k0 + kk;
+      const int64_t xrow = row0 + r;
+      const int64_t yrow = col0 + r;
+      smem.xs[kk][r] =
+          (xrow < n_rows && feature < d) ? Loader::load(x, xrow * d + feature) : 0.0f;
+      smem.ys[kk][r] =
+          (yrow < n_cols && feature < d) ? Loader::load(y, yrow * d + feature) : 0.0f;
+    }
+    __syncthreads();
+
+#pragma unroll
+    for (int kk = 0; kk < kTileK; ++kk) {
+      float a[kMicro];
+      float b[kMicro];
+#pragma unroll
+      for (int i = 0; i < kMicro; ++i) a[i] = smem.xs[kk][ty + kTileSide * i];
+#pragma unroll
+      for (int j = 0; j < kMicro; ++j) b[j] = smem.ys[kk][tx + kTileSide * j];
+#pragma unroll
+      for (int i = 0; i < kMicro; ++i) {
+#pragma unroll
+        for (int j = 0; j < kMicro; ++j) acc[i][j] += a[i] * b[j];
+      }
+    }
+    __syncthreads();
+  }
+}
+
+}  // namespace detail
+}  // namespace cuda
+}  // namespace reid_fast

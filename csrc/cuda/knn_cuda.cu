@@ -1,0 +1,297 @@
+// Fused k-nearest neighbours on CUDA: tiles of distances are computed, selected and
+// discarded in shared memory, so the n x m matrix never exists.
+//
+// Kernels, all on the caller's stream:
+//   row_aux (device.cu)  x_aux (n) and y_aux (m) into the workspace.
+//   knn_select_kernel    grid (ceil(n / 64), S). Block (q, s) owns queries [64 q, 64 q + 64)
+//                        and gallery range s of S. It walks the range in 64-column tiles:
+//                        tile_dot -> finalize -> shared 64 x 65 distance tile -> each warp
+//                        feeds 8 query rows into per-row TopkHeaps. The heaps live in global
+//                        memory: the outputs when S == 1, else the partial lists [n][S][k]
+//                        in the workspace. At the end lane 0 sorts each heap.
+//   knn_merge_kernel     (S > 1 only) one thread per row: merge_sorted_lists over the S
+//                        partial lists, and row_max = max of the S partial maxima.
+#include <cuda_runtime.h>
+
+#include <cmath>
+#include <cstddef>
+#include <cstdint>
+
+#include "common/topk.h"
+#include "cuda/cuda_common.cuh"
+
+namespace reid_fast {
+namespace cuda {
+namespace detail {
+namespace {
+
+constexpr int kWarpSize = 32;
+constexpr int kWarps = kTileThreads / kWarpSize;      // 8
+constexpr int kRowsPerWarp = kTile / kWarps;          // 8
+constexpr int kCandidatesPerLane = kTile / kWarpSize;  // 2
+constexpr unsigned kFullMask = 0xffffffffu;
+constexpr int kMergeThreads = 128;
+// Below this many gallery rows per split, splitting costs more than it gains.
+constexpr int64_t kMinColumnsPerSplit = 2048;
+
+static_assert(kWarps * kRowsPerWarp == kTile, "every query row of a tile has one warp");
+static_assert(kCandidatesPerLane * kWarpSize == kTile, "every column has one lane");
+
+// Number of gallery splits S. The same function sizes the workspace and runs the op.
+int64_t knn_splits(int64_t n, int64_t m, int64_t k, int device_id) {
+  if (n <= 0 || m <= 0) return 1;
+  int sms = 0;
+  check_cuda(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device_id),
+             "cudaDeviceGetAttribute(cudaDevAttrMultiProcessorCount)");
+  if (sms < 1) sms = 1;
+  const int64_t query_blocks = (n + kTile - 1) / kTile;
+  const int64_t target_blocks = 2 * static_cast<int64_t>(sms);
+  if (query_blocks >= target_blocks) return 1;
+  int64_t splits = (target_blocks + query_blocks - 1) / query_blocks;
+  if (splits > kMaxMergeLists) splits = kMaxMergeLists;
+  const int64_t by_columns = m / kMinColumnsPerSplit;
+  if (splits > by_columns) splits = by_columns;
+  // Keep S * k <= max(k, m): the partial lists are never larger than the gallery.
+  const int64_t by_k = (k > m ? k : m) / (k > 0 ? k : 1);
+  if (splits > by_k) splits = by_k;
+  return splits < 1 ? 1 : splits;
+}
+
+struct KnnLayout {
+  float* x_aux;
+  float* y_aux;
+  float* partial_values;     // [n][S][k], S > 1 only
+  int64_t* partial_indices;  // [n][S][k], S > 1 only
+  float* partial_max;        // [n][S], S > 1 only
+};
+
+KnnLayout carve_knn(WorkspaceCarver& carver, int64_t n, int64_t m, int64_t k, int64_t splits) {
+  KnnLayout layout{};
+  layout.x_aux = carver.take<float>(static_cast<std::size_t>(n));
+  layout.y_aux = carver.take<float>(static_cast<std::size_t>(m));
+  if (splits > 1) {
+    const std::size_t lists = static_cast<std::size_t>(n) * static_cast<std::size_t>(splits);
+    layout.partial_values = carver.take<float>(lists * static_cast<std::size_t>(k));
+    layout.partial_indices = carver.take<int64_t>(lists * static_cast<std::size_t>(k));
+    layout.partial_max = carver.take<float>(lists);
+  }
+  return layout;
+}
+
+// Heap storage: with S == 1 the block writes straight into values/indices (n, k) and
+// row_max (n,); with S > 1 into the partial lists [n][S][k] and partial maxima [n][S].
+// max_out may be nullptr (row maxima not requested).
+template <typename Loader, Metric M>
+__global__ void __launch_bounds__(kTileThreads)
+    knn_select_kernel(const void* __restrict__ x, const void* __restrict__ y,
+                      const float* __restrict__ x_aux, const float* __restrict__ y_aux,
+                      int64_t n, int64_t m, int64_t d, int64_t k, int64_t splits,
+                      float* heap_values, int64_t* heap_indices, float* max_out) {
+  __shared__ TileSmem smem;
+  __shared__ float dist[kTile][kTileLd];
+
+  const int tid = static_cast<int>(threadIdx.x);
+  const int tx = tid % kTileSide;
+  const int ty = tid / kTileSide;
+  const int lane = tid % kWarpSize;
+  const int warp = tid / kWarpSize;
+
+  const int64_t row0 = static_cast<int64_t>(blockIdx.x) * kTile;
+  const int64_t split = blockIdx.y;
+  const int64_t chunk = (m + splits - 1) / splits;
+  const int64_t col_begin = split * chunk;
+  const int64_t col_end = col_begin + chunk < m ? col_begin + chunk : m;
+
+  // Per owned row (local row warp * 8 + rr): heap size (identical in every lane of the
+  // warp) and this lane's running maximum of the distances it has seen.
+  int64_t heap_size[kRowsPerWarp];
+  float lane_max[kRowsPerWarp];
+#pragma unroll
+  for (int rr = 0; rr < kRowsPerWarp; ++rr) {
+    heap_size[rr] = 0;
+    lane_max[rr] = -INFINITY;
+  }
+
+  // Block-uniform loop: every thread reaches the same __syncthreads.
+  for (int64_t col0 = col_begin; col0 < col_end; col0 += kTile) {
+    float acc[kMicro][kMicro];
+    tile_dot<Loader>(x, n, y, col_end, d, row0, col0, smem, acc);
+
+    // Finalize into the shared distance tile (positions outside [n) x [col_end) hold
+    // harmless values that selection never reads as candidates).
+#pragma unroll
+    for (int i = 0; i < kMicro; ++i) {
+      const int r = ty + kTileSide * i;
+      const int64_t row = row0 + r;
+      const float xa = row < n ? x_aux[row] : 0.0f;
+#pragma unroll
+      for (int j = 0; j < kMicro; ++j) {
+        const int c = tx + kTileSide * j;
+        const int64_t col = col0 + c;
+        const float ya = col < col_end ? y_aux[col] : 0.0f;
+        dist[r][c] = finalize_distance<M>(acc[i][j], xa, ya);
+      }
+    }
+    __syncthreads();  // the distance tile is complete
+
+#pragma unroll
+    for (int rr = 0; rr < kRowsPerWarp; ++rr) {
+      const int r = warp * kRowsPerWarp + rr;
+      const int64_t row = row0 + r;
+      if (row >= n) continue;  // depends on the warp only: the whole warp skips together
+      const int64_t heap_offset = (row * splits + split) * k;
+      TopkHeap heap{heap_values + heap_offset, heap_indices + heap_offset, k, heap_size[rr]};
+
+#pragma unroll
+      for (int half = 0; half < kCandidatesPerLane; ++half) {
+        const int c = lane + kWarpSize * half;
+        const int64_t col = col0 + c;
+        const bool valid = col < col_end;
+        const float v = dist[r][c];
+        if (valid) lane_max[rr] = fmaxf(lane_max[rr], v);
+        // heap.size is the same in every lane; the root was last written by lane 0 before
+        // the __syncwarp below (or before the block barrier of the previous tile).
+        const bool want = valid && heap.accepts(v, col);
+        const unsigned accepted = __ballot_sync(kFullMask, want);
+        const int64_t grown = heap.size + __popc(accepted);
+        if (lane == 0) {
+          // In increasing lane (= column) order; push rejects what no longer qualifies.
+          unsigned pending = accepted;
+          while (pending != 0u) {
+            const int b = __ffs(static_cast<int>(pending)) - 1;
+            pending &= pending - 1u;
+            const int cb = b + kWarpSize * half;
+            heap.push(dist[r][cb], col0 + cb);
+          }
+        }
+        // push grows the heap by one per candidate until it is full: the same count in
+        // every lane, lane 0 included.
+        heap.size = grown < k ? grown : k;
+        __syncwarp(kFullMask);  // lane 0's heap writes are visible to the whole warp
+      }
+      heap_size[rr] = heap.size;
+    }
+    __syncthreads();  // every warp is done reading the tile before it is overwritten
+  }
+
+  // Sort each owned heap (unfilled slots become (+inf, kEmptyIndex)) and write the maxima.
+#pragma unroll
+  for (int rr = 0; rr < kRowsPerWarp; ++rr) {
+    const int r = warp * kRowsPerWarp + rr;
+    const int64_t row = row0 + r;
+    if (row >= n) continue;  // warp-uniform
+    float row_max = lane_max[rr];
+#pragma unroll
+    for (int offset = kWarpSize / 2; offset > 0; offset /= 2) {
+      row_max = fmaxf(row_max, __shfl_xor_sync(kFullMask, row_max, offset));
+    }
+    if (lane == 0) {
+      const int64_t heap_offset = (row * splits + split) * k;
+      TopkHeap heap{heap_values + heap_offset, heap_indices + heap_offset, k, heap_size[rr]};
+      heap.sort_ascending();
+      if (max_out != nullptr) max_out[row * splits + split] = row_max;
+    }
+  }
+}
+
+// One thread per query row: merges its S sorted partial lists into the outputs.
+__global__ void __launch_bounds__(kMergeThreads)
+    knn_merge_kernel(const float* __restrict__ partial_values,
+                     const int64_t* __restrict__ partial_indices,
+                     const float* __restrict__ partial_max, int64_t n, int64_t k,
+                     int64_t splits, float* __restrict__ values, int64_t* __restrict__ indices,
+                     float* __restrict__ row_max) {
+  const int64_t stride = static_cast<int64_t>(gridDim.x) * kMergeThreads;
+  for (int64_t row = static_cast<int64_t>(blockIdx.x) * kMergeThreads + threadIdx.x; row < n;
+       row += stride) {
+    const int64_t lists_offset = row * splits * k;
+    merge_sorted_lists(partial_values + lists_offset, partial_indices + lists_offset, splits,
+                       k, values + row * k, indices + row * k);
+    if (row_max != nullptr) {
+      float best = -INFINITY;
+      for (int64_t s = 0; s < splits; ++s) best = fmaxf(best, partial_max[row * splits + s]);
+      row_max[row] = best;
+    }
+  }
+}
+
+}  // namespace
+}  // namespace detail
+
+std::size_t knn_workspace_bytes(int64_t n, int64_t m, int64_t d, int64_t k, int device_id) {
+  (void)d;
+  if (n <= 0) return 0;
+  if (m < 1 || k < 1 || k > m) {
+    throw_value_error("reid_fast CUDA knn: need 1 <= k <= m, got k = ", k, ", m = ", m);
+  }
+  const int64_t splits = detail::knn_splits(n, m, k, device_id);
+  detail::WorkspaceCarver carver(nullptr);
+  detail::carve_knn(carver, n, m, k, splits);
+  return carver.bytes();
+}
+
+void knn(const KnnArgs& args, void* stream_ptr) {
+  using namespace detail;
+  const int64_t n = args.x.shape[0];
+  const int64_t m = args.y.shape[0];
+  const int64_t d = args.x.shape[1];
+  const int64_t k = args.k;
+  if (n <= 0) return;  // no queries: nothing to enqueue
+  if (m < 1 || k < 1 || k > m) {
+    throw_value_error("reid_fast CUDA knn: need 1 <= k <= m, got k = ", k, ", m = ", m);
+  }
+  if (d <= 0) throw_value_error("reid_fast CUDA knn: d must be >= 1, got ", d);
+
+  DeviceGuard guard(args.x.device_id);
+  cudaStream_t stream = static_cast<cudaStream_t>(stream_ptr);
+
+  const int64_t splits = knn_splits(n, m, k, args.x.device_id);
+  {
+    WorkspaceCarver measure(nullptr);
+    carve_knn(measure, n, m, k, splits);
+    check_workspace_size(args.workspace, measure.bytes(), "knn");
+  }
+  WorkspaceCarver carver(args.workspace.data);
+  const KnnLayout layout = carve_knn(carver, n, m, k, splits);
+
+  float* values = args.values.as<float>();
+  int64_t* indices = args.indices.as<int64_t>();
+  float* row_max = args.row_max.data != nullptr ? args.row_max.as<float>() : nullptr;
+
+  launch_row_aux(args.x.data, args.x.dtype, n, d, args.metric, layout.x_aux, stream);
+  launch_row_aux(args.y.data, args.y.dtype, m, d, args.metric, layout.y_aux, stream);
+
+  float* heap_values = splits > 1 ? layout.partial_values : values;
+  int64_t* heap_indices = splits > 1 ? layout.partial_indices : indices;
+  float* max_out = splits > 1 ? layout.partial_max : row_max;
+
+  const int64_t query_blocks = (n + kTile - 1) / kTile;
+  if (query_blocks > 2147483647) {
+    throw_value_error("reid_fast CUDA knn: too many queries for one launch, n = ", n);
+  }
+  const dim3 grid(static_cast<unsigned>(query_blocks), static_cast<unsigned>(splits));
+
+  dispatch_loader(args.x.dtype, [&](auto loader) {
+    using Loader = decltype(loader);
+    dispatch_metric(args.metric, [&](auto tag) {
+      constexpr Metric M = decltype(tag)::value;
+      knn_select_kernel<Loader, M><<<grid, kTileThreads, 0, stream>>>(
+          args.x.data, args.y.data, layout.x_aux, layout.y_aux, n, m, d, k, splits,
+          heap_values, heap_indices, max_out);
+      check_launch("knn_select_kernel");
+    });
+  });
+
+  if (splits > 1) {
+    const int64_t wanted = (n + kMergeThreads - 1) / kMergeThreads;
+    const int64_t max_blocks = 2147483647;
+    const unsigned blocks = static_cast<unsigned>(wanted < max_blocks ? wanted : max_blocks);
+    knn_merge_kernel<<<blocks, kMergeThreads, 0, stream>>>(
+        layout.partial_values, layout.partial_indices, layout.partial_max, n, k, splits,
+        values, indices, row_max);
+    check_launch("knn_merge_kernel");
+  }
+}
+
+}  // namespace cuda
+}  // namespace reid_fast
