@@ -196,9 +196,9 @@ def feature_pair(x: Any, y: Any, build_has_cuda: bool) -> tuple[Array, Array]:
     ya = feature_matrix("y", y)
     same_kind(xa, ya)
     check_cuda_usable(xa, build_has_cuda)
-    if xa.device == "cuda":
-        # The CPU kernels check finiteness while they pack the inputs, for free; on CUDA
-        # the framework checks it here (one device sync).
+    if xa.device == "cuda" or xa.shape[0] == 0 or ya.shape[0] == 0:
+        # The CPU kernels check finiteness while they pack the inputs, for free, but do not
+        # run when either side is empty; on CUDA the framework checks it here (one sync).
         require_finite(xa)
         require_finite(ya)
     return xa, ya

@@ -1,0 +1,330 @@
+"""Shared pieces of the benchmark suite: problem sizes, the timed operations (ours and the
+torch baselines), peak-memory measurement and a description of the machine.
+
+Also a small command-line entry point used by the suite itself: ``python
+bench/reid_bench.py peak-rss '<json spec>'`` runs one operation once in a fresh process and
+prints its peak resident-set growth (CPU peak memory is measured in a fresh process so
+that memory the allocator kept from earlier calls cannot hide a peak).
+"""
+
+from __future__ import annotations
+
+import gc
+import json
+import os
+import platform
+import re
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+# --------------------------------------------------------------------------------------
+# Problem sizes
+# --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Size:
+    name: str
+    n: int  # queries
+    m: int  # gallery
+    d: int  # feature dimension
+    k: int  # neighbours
+    large: bool = False
+
+
+SIZES = {
+    # AICity 2020 track 2 test split: 1,052 queries against 18,290 gallery images.
+    "aicity": Size("aicity", n=1052, m=18290, d=512, k=100),
+    # All-vs-all over query + gallery (re-ranking's neighbour lists): k = k1 + 1 = 21.
+    "aicity-all-vs-all": Size("aicity-all-vs-all", n=19342, m=19342, d=512, k=21, large=True),
+}
+
+
+def make_inputs(size: Size, device: str, dtype: str, seed: int = 0) -> tuple[Any, Any]:
+    """L2-normalised Gaussian features (like re-ID embeddings) as torch tensors:
+    x (n, d) and y (m, d) of ``dtype`` on ``device``. x is the first n rows of y when n = m
+    (all-vs-all), otherwise independent."""
+    import torch
+
+    generator = torch.Generator().manual_seed(seed)
+    y = torch.randn(size.m, size.d, generator=generator)
+    x = y[: size.n].clone() if size.n == size.m else torch.randn(size.n, size.d, generator=generator)
+    x = torch.nn.functional.normalize(x, dim=1)
+    y = torch.nn.functional.normalize(y, dim=1)
+    return (
+        x.to(device=device, dtype=getattr(torch, dtype)).contiguous(),
+        y.to(device=device, dtype=getattr(torch, dtype)).contiguous(),
+    )
+
+
+# --------------------------------------------------------------------------------------
+# The timed operations
+# --------------------------------------------------------------------------------------
+
+# op -> side -> (description, function(x, y, k))
+# knn compares squared Euclidean distances on both sides (the baseline computes d^2 and
+# takes the smallest); pairwise compares Euclidean distances (what torch.cdist returns).
+
+
+def ours_knn(x: Any, y: Any, k: int) -> Any:
+    import reid_fast
+
+    return reid_fast.knn(x, y, k, "sqeuclidean")
+
+
+def torch_mm_topk(x: Any, y: Any, k: int) -> Any:
+    """The efficient torch way: d2 = |y|^2 - 2 x y^T (one addmm), + |x|^2, then topk."""
+    import torch
+
+    d2 = torch.addmm((y * y).sum(1), x, y.T, beta=1, alpha=-2)
+    d2 += (x * x).sum(1, keepdim=True)
+    return torch.topk(d2, k, dim=1, largest=False)
+
+
+def ours_pairwise(x: Any, y: Any, k: int) -> Any:
+    import reid_fast
+
+    return reid_fast.pairwise_distance(x, y, "euclidean")
+
+
+def torch_cdist(x: Any, y: Any, k: int) -> Any:
+    import torch
+
+    return torch.cdist(x, y)
+
+
+OPS: dict[str, dict[str, tuple[str, Callable[..., Any]]]] = {
+    "knn": {
+        "ours": ("reid_fast.knn(metric='sqeuclidean')", ours_knn),
+        "baseline": ("torch addmm + topk", torch_mm_topk),
+    },
+    "pairwise_distance": {
+        "ours": ("reid_fast.pairwise_distance(metric='euclidean')", ours_pairwise),
+        "baseline": ("torch.cdist", torch_cdist),
+    },
+}
+
+
+def synchronize(device: str) -> None:
+    if device == "cuda":
+        import torch
+
+        torch.cuda.synchronize()
+
+
+# --------------------------------------------------------------------------------------
+# Peak memory
+# --------------------------------------------------------------------------------------
+
+
+def _proc_status_kb(field: str) -> int:
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    raise KeyError(field)
+
+
+def _reset_hwm() -> bool:
+    """Resets VmHWM to the current VmRSS (Linux >= 4.0); False where not permitted."""
+    try:
+        with open("/proc/self/clear_refs", "w") as clear_refs:
+            clear_refs.write("5")
+        return True
+    except OSError:
+        return False
+
+
+def peak_rss_growth(fn: Callable[[], Any]) -> tuple[int, str]:
+    """Bytes by which the resident set grew at its peak while ``fn()`` ran (its result is
+    kept alive until the measurement ends, so outputs count), and the method used:
+    "VmHWM" (kernel high-water mark reset through /proc/self/clear_refs) or "sampling"
+    (a thread reading VmRSS every 0.5 ms; can miss short peaks)."""
+    gc.collect()
+    before = _proc_status_kb("VmRSS")
+    if _reset_hwm():
+        result = fn()
+        peak = _proc_status_kb("VmHWM")
+        del result
+        return max(0, peak - before) * 1024, "VmHWM"
+
+    samples = [before]
+    done = threading.Event()
+
+    def sample() -> None:
+        while not done.is_set():
+            samples.append(_proc_status_kb("VmRSS"))
+            time.sleep(0.0005)
+
+    thread = threading.Thread(target=sample, daemon=True)
+    thread.start()
+    result = fn()
+    samples.append(_proc_status_kb("VmRSS"))
+    done.set()
+    thread.join()
+    del result
+    return max(0, max(samples) - before) * 1024, "sampling"
+
+
+def cuda_peak_allocated(fn: Callable[[], Any]) -> tuple[int, str]:
+    """Bytes of CUDA memory allocated through torch above what was allocated before,
+    at the peak of ``fn()`` (outputs and workspace included)."""
+    import torch
+
+    torch.cuda.synchronize()
+    gc.collect()
+    before = torch.cuda.memory_allocated()
+    torch.cuda.reset_peak_memory_stats()
+    result = fn()
+    torch.cuda.synchronize()
+    peak = torch.cuda.max_memory_allocated()
+    del result
+    return max(0, peak - before), "torch.cuda.max_memory_allocated"
+
+
+def measure_peak_memory(op: str, side: str, size: Size, device: str, dtype: str) -> dict[str, Any]:
+    """Peak memory of one call. CPU: in a fresh Python process (see the module docstring).
+    CUDA: in this process, through torch's allocator statistics."""
+    if device == "cuda":
+        x, y = make_inputs(size, device, dtype)
+        fn = OPS[op][side][1]
+        fn(x, y, size.k)  # warm-up: library handles, kernels loaded
+        peak, method = cuda_peak_allocated(lambda: fn(x, y, size.k))
+        return {"peak_memory_bytes": peak, "peak_memory_method": method}
+    spec = {"op": op, "side": side, "size": asdict(size), "device": device, "dtype": dtype}
+    import reid_fast
+
+    env = dict(os.environ)
+    # The child must import the same reid_fast / torch as this process.
+    package_parent = str(Path(reid_fast.__file__).resolve().parent.parent)
+    env["PYTHONPATH"] = os.pathsep.join([package_parent] + [p for p in sys.path if p])
+    completed = subprocess.run(
+        [sys.executable, str(Path(__file__).resolve()), "peak-rss", json.dumps(spec)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=900,
+        check=False,
+    )
+    if completed.returncode != 0:
+        return {
+            "peak_memory_bytes": None,
+            "peak_memory_method": "failed",
+            "peak_memory_error": completed.stderr[-2000:],
+        }
+    result = json.loads(completed.stdout.strip().splitlines()[-1])
+    return {
+        "peak_memory_bytes": result["peak_bytes"],
+        "peak_memory_method": "fresh process, " + result["method"],
+    }
+
+
+def _child_peak_rss(spec_json: str) -> None:
+    spec = json.loads(spec_json)
+    size = Size(**spec["size"])
+    fn = OPS[spec["op"]][spec["side"]][1]
+    # Warm up on a tiny problem so that thread pools and library state (OpenMP, MKL) are
+    # not charged to the measured call.
+    tiny = Size("tiny", n=8, m=64, d=size.d, k=min(size.k, 64))
+    tx, ty = make_inputs(tiny, spec["device"], spec["dtype"], seed=1)
+    fn(tx, ty, tiny.k)
+    x, y = make_inputs(size, spec["device"], spec["dtype"])
+    peak, method = peak_rss_growth(lambda: fn(x, y, size.k))
+    print(json.dumps({"peak_bytes": peak, "method": method}))
+
+
+# --------------------------------------------------------------------------------------
+# Machine and commit
+# --------------------------------------------------------------------------------------
+
+
+def _read(path: str) -> str:
+    try:
+        return Path(path).read_text()
+    except OSError:
+        return ""
+
+
+def machine_info() -> dict[str, Any]:
+    import torch
+
+    import reid_fast
+
+    cpuinfo = _read("/proc/cpuinfo")
+    models = re.findall(r"^model name\s*:\s*(.+)$", cpuinfo, flags=re.MULTILINE)
+    meminfo = _read("/proc/meminfo")
+    mem_kb = re.search(r"^MemTotal:\s*(\d+) kB", meminfo, flags=re.MULTILINE)
+    info: dict[str, Any] = {
+        "cpu_model": models[0].strip() if models else platform.processor() or platform.machine(),
+        "cpu_logical_cores": os.cpu_count(),
+        "cpu_affinity_cores": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
+        "ram_bytes": int(mem_kb.group(1)) * 1024 if mem_kb else None,
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "torch_threads": torch.get_num_threads(),
+        "gpu_name": None,
+        "gpu_count": 0,
+        "cuda_version_torch": torch.version.cuda,
+        "cuda_version_build": reid_fast.build_info().get("cuda_version"),
+    }
+    if torch.cuda.is_available():
+        info["gpu_name"] = torch.cuda.get_device_name(0)
+        info["gpu_count"] = torch.cuda.device_count()
+        props = torch.cuda.get_device_properties(0)
+        info["gpu_memory_bytes"] = int(props.total_memory)
+        info["gpu_capability"] = f"{props.major}.{props.minor}"
+    try:
+        driver = subprocess.run(
+            ["nvidia-smi", "--query-gpu=driver_version", "--format=csv,noheader"],
+            capture_output=True,
+            text=True,
+            timeout=20,
+            check=False,
+        )
+        if driver.returncode == 0 and driver.stdout.strip():
+            info["gpu_driver"] = driver.stdout.strip().splitlines()[0]
+    except (OSError, subprocess.SubprocessError):
+        pass
+    return info
+
+
+def commit_info() -> dict[str, Any]:
+    def git(*args: str) -> str | None:
+        try:
+            done = subprocess.run(
+                ["git", "-C", str(REPO_ROOT), *args], capture_output=True, text=True, timeout=20, check=False
+            )
+        except (OSError, subprocess.SubprocessError):
+            return None
+        return done.stdout.strip() if done.returncode == 0 else None
+
+    sha = git("rev-parse", "HEAD")
+    status = git("status", "--porcelain", "--untracked-files=no")
+    return {
+        "id": sha,
+        "short": sha[:8] if sha else "nocommit",
+        "dirty": None if status is None else bool(status),
+        "branch": git("rev-parse", "--abbrev-ref", "HEAD"),
+    }
+
+
+def slug(text: str) -> str:
+    text = re.sub(r"\((r|tm)\)", "", text.lower())
+    text = re.sub(r"@.*", "", text)
+    text = re.sub(r"\b(cpu|processor)\b", "", text)
+    return re.sub(r"[^a-z0-9]+", "-", text).strip("-") or "unknown"
+
+
+if __name__ == "__main__":
+    if len(sys.argv) == 3 and sys.argv[1] == "peak-rss":
+        _child_peak_rss(sys.argv[2])
+    else:
+        sys.exit("usage: reid_bench.py peak-rss '<json spec>'")
