@@ -29,11 +29,13 @@ bool is_cuda_device(const std::string& device) {
   throw_value_error("device must be 'cpu' or 'cuda', got '", device, "'");
 }
 
+#ifndef REID_FAST_WITH_CUDA
 [[noreturn]] void throw_no_cuda() {
   throw_runtime_error(
       "reid_fast was built without CUDA: CUDA arrays cannot be used. Rebuild with nvcc on "
       "PATH (see README, 'Building without CUDA') or move the arrays to the CPU.");
 }
+#endif
 
 // x (n, d) and y (m, d): 2-D, same floating dtype, same device, same d.
 void check_features(const TensorView& x, const TensorView& y) {

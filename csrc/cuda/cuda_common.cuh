@@ -1,5 +1,5 @@
 // Internal helpers shared by the CUDA translation units: error checks, the device guard,
-// workspace carving, dtype dispatch, the row-norm ("aux") launcher and the shared-memory
+// dtype dispatch, the row-norm ("aux") launcher and the shared-memory
 // tiled dot-product routine used by both pairwise_distance and knn.
 #pragma once
 
@@ -10,17 +10,12 @@
 #include <stdexcept>
 #include <string>
 
-// These files are only compiled when CUDA is enabled (CMake defines it for the target);
-// make the declarations in ops.h visible when a file is compiled on its own, too.
-#ifndef REID_FAST_WITH_CUDA
-#define REID_FAST_WITH_CUDA 1
-#endif
-
 #include "common/distance_math.h"
 #include "common/half_convert.h"
 #include "reid_fast/errors.h"
 #include "reid_fast/ops.h"
 #include "reid_fast/tensor_view.h"
+#include "reid_fast/workspace.h"
 
 namespace reid_fast {
 namespace cuda {
@@ -68,44 +63,6 @@ class DeviceGuard {
   bool changed_ = false;
 };
 
-constexpr std::size_t kWorkspaceAlign = 256;
-
-inline std::size_t align_up(std::size_t value, std::size_t align) {
-  return (value + align - 1) / align * align;
-}
-
-// Carves typed regions out of the workspace, each aligned to kWorkspaceAlign bytes in
-// absolute address terms. Run with base == nullptr it only measures: bytes() then includes
-// kWorkspaceAlign of slack so that any base address can be aligned.
-class WorkspaceCarver {
- public:
-  explicit WorkspaceCarver(void* base) {
-    if (base != nullptr) {
-      const std::uintptr_t address = reinterpret_cast<std::uintptr_t>(base);
-      padding_ = align_up(address, kWorkspaceAlign) - address;
-      base_ = static_cast<unsigned char*>(base) + padding_;  // 256-byte aligned
-    }
-  }
-
-  template <typename T>
-  T* take(std::size_t count) {
-    offset_ = align_up(offset_, kWorkspaceAlign);
-    T* region = base_ == nullptr ? nullptr : reinterpret_cast<T*>(base_ + offset_);
-    offset_ += count * sizeof(T);
-    return region;
-  }
-
-  // Bytes a workspace needs for everything taken so far (with the alignment slack).
-  std::size_t bytes() const { return offset_ == 0 ? 0 : offset_ + kWorkspaceAlign; }
-  // Bytes used from the given base, alignment padding included.
-  std::size_t used() const { return padding_ + offset_; }
-
- private:
-  unsigned char* base_ = nullptr;
-  std::size_t padding_ = 0;
-  std::size_t offset_ = 0;
-};
-
 // Calls fn(Float32Load{}) / fn(Float16Load{}) / fn(BFloat16Load{}) for the array's dtype.
 template <typename Fn>
 void dispatch_loader(DType dtype, Fn&& fn) {
@@ -123,14 +80,6 @@ void dispatch_loader(DType dtype, Fn&& fn) {
 // (rows, d) float32/float16/bfloat16 array. Defined in device.cu. rows == 0 launches nothing.
 void launch_row_aux(const void* data, DType dtype, int64_t rows, int64_t d, Metric metric,
                     float* out, cudaStream_t stream);
-
-inline void check_workspace_size(const TensorView& workspace, std::size_t needed,
-                                 const char* op) {
-  if (needed != 0 && (workspace.data == nullptr || workspace.nbytes() < needed)) {
-    throw_value_error("reid_fast CUDA ", op, ": workspace must hold at least ", needed,
-                      " bytes, got ", workspace.nbytes());
-  }
-}
 
 // ---------------------------------------------------------------------------------------
 // Device-side tile routine.
