@@ -414,3 +414,23 @@ def run_thread_checks() -> None:
         expected = reference.pairwise_distance(x, y, metric)
         tol = distance_tolerance(x.astype(np.float64), y.astype(np.float64), metric, expected)
         assert_distances_close(reid_fast.pairwise_distance(x, y, metric), expected, tol, metric)
+
+
+def run_dtype_checks() -> None:
+    """pairwise_distance and knn on float16 and bfloat16 torch inputs against the
+    reference on the rounded values (the packing that converts them is compiled per
+    instruction set)."""
+    from reid_fast import reference
+
+    rng = np.random.default_rng(99)
+    for dtype in ("float16", "bfloat16"):
+        for metric in METRICS:
+            x = make_array(random_features(rng, 29, 70), "torch", "cpu", dtype)
+            y = make_array(random_features(rng, 613, 70), "torch", "cpu", dtype)
+            x64, y64 = to_float64(x), to_float64(y)
+            expected = reference.pairwise_distance(x64, y64, metric)
+            tol = distance_tolerance(x64, y64, metric, expected)
+            assert_distances_close(to_numpy(reid_fast.pairwise_distance(x, y, metric)), expected, tol,
+                                   f"{dtype} {metric}")
+            values, indices = reid_fast.knn(x, y, 40, metric)
+            assert_valid_knn(to_numpy(values), to_numpy(indices), expected, tol, 40)

@@ -42,6 +42,14 @@ struct TopkTarget {
   int64_t max_stride;
 };
 
+// A knn candidate; each block row collects them in a buffer of
+// candidate_capacity(k) entries that is cut back to the best k whenever it fills.
+struct Candidate {
+  float value;
+  int64_t index;
+};
+inline int64_t candidate_capacity(int64_t k) { return 2 * k + 128; }
+
 struct CpuKernels {
   const char* isa;
   int x_panel;  // rows per x panel (micro-kernel rows)
@@ -58,9 +66,11 @@ struct CpuKernels {
   // (row_end - row_begin) x scratch_columns floats.
   void (*pairwise_block)(Metric metric, const PackedRows& x, const PackedRows& y,
                          const Block& block, float* scratch, float* out);
-  // Top-k of each block row over the block's columns, sorted ascending at the end.
+  // Top-k of each block row over the block's columns, sorted ascending, written to target
+  // (slots beyond the block's column count hold (+inf, kEmptyIndex)). candidates holds
+  // block rows x candidate_capacity(k) entries.
   void (*knn_block)(Metric metric, const PackedRows& x, const PackedRows& y, const Block& block,
-                    float* scratch, const TopkTarget& target);
+                    float* scratch, Candidate* candidates, const TopkTarget& target);
 };
 
 // The fastest kernels this CPU supports.

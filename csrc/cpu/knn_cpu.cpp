@@ -42,6 +42,7 @@ KnnPlan plan_knn(const CpuKernels& kernels, int64_t n, int64_t m, int64_t k) {
 struct KnnRegions {
   PackedPair packed;
   float* scratch;
+  Candidate* candidates;
   float* partial_values;
   int64_t* partial_indices;
   float* partial_max;
@@ -53,6 +54,8 @@ KnnRegions take_regions(WorkspaceCarver& carver, const CpuKernels& kernels, cons
   regions.packed = take_packed_pair(carver, kernels, n, m, d);
   regions.scratch =
       carver.take<float>(int64_t(plan.threads) * plan.block_rows * kernels.scratch_columns);
+  regions.candidates =
+      carver.take<Candidate>(int64_t(plan.threads) * plan.block_rows * candidate_capacity(k));
   const int64_t partial = plan.splits > 1 ? n * plan.splits * k : 0;
   regions.partial_values = carver.take<float>(partial);
   regions.partial_indices = carver.take<int64_t>(partial);
@@ -98,9 +101,11 @@ void knn(const KnnArgs& args) {
     } else {
       target = TopkTarget{values, indices, k, k, row_max, 1};
     }
-    float* scratch =
-        regions.scratch + int64_t(thread_index()) * plan.block_rows * kernels.scratch_columns;
-    kernels.knn_block(args.metric, regions.packed.x, regions.packed.y, block, scratch, target);
+    const int64_t slot = thread_index();
+    kernels.knn_block(args.metric, regions.packed.x, regions.packed.y, block,
+                      regions.scratch + slot * plan.block_rows * kernels.scratch_columns,
+                      regions.candidates + slot * plan.block_rows * candidate_capacity(k),
+                      target);
   }
 
   if (!split) return;

@@ -8,9 +8,14 @@
 // the depth in chunks of kDepthChunk; the y micro-panel (kDepthChunk x kNR floats) stays in
 // L1 while the x micro-panels of the block stream from L2. Products accumulate in a
 // per-thread scratch tile, then the epilogue turns them into distances (distance_math.h)
-// and either stores them (pairwise) or offers them to per-row heaps (knn, topk.h).
+// and either stores them (pairwise) or selects the k best per row (knn).
+#include <algorithm>
 #include <cmath>
 #include <cstring>
+
+#if defined(__AVX__)
+#include <immintrin.h>
+#endif
 
 #include "common/distance_math.h"
 #include "common/half_convert.h"
@@ -24,7 +29,7 @@ constexpr int kW = REID_CPU_VEC_FLOATS;
 constexpr int kMR = REID_CPU_MR;
 constexpr int kNV = 2;
 constexpr int kNR = kW * kNV;
-constexpr int64_t kDepthChunk = 512;
+constexpr int64_t kDepthChunk = 256;
 constexpr int64_t kChunkColumns = 512;
 static_assert(kChunkColumns % kNR == 0, "column chunks must hold whole y panels");
 
@@ -157,16 +162,54 @@ void pairwise_block_impl(const PackedRows& x, const PackedRows& y, const Block& 
   }
 }
 
+// A function object (not a function pointer) so that nth_element and sort inline it.
+struct CandidateBefore {
+  bool operator()(const Candidate& a, const Candidate& b) const {
+    return ranks_before(a.value, a.index, b.value, b.index);
+  }
+};
+
+// Keeps the best k of the count candidates in buffer[0, k), the k-th best at k - 1.
+inline int64_t cut_to_best(Candidate* buffer, int64_t count, int64_t k) {
+  std::nth_element(buffer, buffer + (k - 1), buffer + count, CandidateBefore{});
+  return k;
+}
+
+// Whether any of row[0, kW) is <= threshold: lets the selection skip a whole vector of
+// distances with one compare, the common case once the threshold has settled.
+inline bool any_at_most(const float* row, float threshold) {
+  const vfloat v = vload(row);
+#if defined(__AVX512F__)
+  return _mm512_cmp_ps_mask(reinterpret_cast<__m512>(v), _mm512_set1_ps(threshold), _CMP_LE_OQ) != 0;
+#elif defined(__AVX__)
+  return _mm256_movemask_ps(_mm256_cmp_ps(reinterpret_cast<__m256>(v), _mm256_set1_ps(threshold),
+                                          _CMP_LE_OQ)) != 0;
+#else
+  bool any = false;
+  for (int l = 0; l < kW; ++l) any |= v[l] <= threshold;
+  return any;
+#endif
+}
+
+// Selection: each row appends every distance not worse than its threshold (the k-th best
+// kept so far) to its candidate buffer, and cuts the buffer back to the best k only when it
+// is full. That costs O(1) amortised per accepted candidate instead of a heap update, and
+// stays exact: the final cut and sort use the full (value, index) order.
 template <Metric M>
 void knn_block_impl(const PackedRows& x, const PackedRows& y, const Block& block,
-                    float* scratch, const TopkTarget& target) {
+                    float* scratch, Candidate* candidates, const TopkTarget& target) {
   const int64_t block_rows = block.row_end - block.row_begin;
+  const int64_t k = target.k;
+  const int64_t capacity = candidate_capacity(k);
+  int64_t counts[kMaxBlockRows];
+  float thresholds[kMaxBlockRows];
   for (int64_t r = 0; r < block_rows; ++r) {
-    if (target.row_max != nullptr) target.row_max[(block.row_begin + r) * target.max_stride] =
-        -INFINITY;
+    counts[r] = 0;
+    thresholds[r] = INFINITY;
+    if (target.row_max != nullptr) {
+      target.row_max[(block.row_begin + r) * target.max_stride] = -INFINITY;
+    }
   }
-  int64_t sizes[kMaxBlockRows];  // heap fill of each block row
-  for (int64_t r = 0; r < block_rows; ++r) sizes[r] = 0;
 
   for (int64_t col = block.col_begin; col < block.col_end; col += kChunkColumns) {
     const int64_t columns = block.col_end - col < kChunkColumns ? block.col_end - col
@@ -181,23 +224,39 @@ void knn_block_impl(const PackedRows& x, const PackedRows& y, const Block& block
         const float chunk_max = row_maximum(row, columns);
         best = chunk_max > best ? chunk_max : best;
       }
-      TopkHeap heap{target.values + i * target.row_stride, target.indices + i * target.row_stride,
-                    target.k, sizes[r]};
-      float threshold = heap.size < heap.capacity ? INFINITY : heap.values[0];
-      for (int64_t j = 0; j < columns; ++j) {
-        if (row[j] <= threshold) {
-          heap.push(row[j], col + j);
-          if (heap.size == heap.capacity) threshold = heap.values[0];
+      Candidate* buffer = candidates + r * capacity;
+      int64_t count = counts[r];
+      float threshold = thresholds[r];
+      for (int64_t j0 = 0; j0 < columns; j0 += kW) {
+        const int64_t j_end = j0 + kW < columns ? j0 + kW : columns;
+        if (j_end - j0 == kW && !any_at_most(row + j0, threshold)) continue;
+        for (int64_t j = j0; j < j_end; ++j) {
+          if (row[j] > threshold) continue;
+          if (count == capacity) {
+            count = cut_to_best(buffer, count, k);
+            threshold = buffer[k - 1].value;
+            if (row[j] > threshold) continue;
+          }
+          buffer[count++] = Candidate{row[j], col + j};
         }
       }
-      sizes[r] = heap.size;
+      counts[r] = count;
+      thresholds[r] = threshold;
     }
   }
+
   for (int64_t r = 0; r < block_rows; ++r) {
     const int64_t i = block.row_begin + r;
-    TopkHeap heap{target.values + i * target.row_stride, target.indices + i * target.row_stride,
-                  target.k, sizes[r]};
-    heap.sort_ascending();
+    Candidate* buffer = candidates + r * capacity;
+    int64_t count = counts[r];
+    if (count > k) count = cut_to_best(buffer, count, k);
+    std::sort(buffer, buffer + count, CandidateBefore{});
+    float* values = target.values + i * target.row_stride;
+    int64_t* indices = target.indices + i * target.row_stride;
+    for (int64_t s = 0; s < k; ++s) {
+      values[s] = s < count ? buffer[s].value : INFINITY;
+      indices[s] = s < count ? buffer[s].index : kEmptyIndex;
+    }
   }
 }
 
@@ -209,9 +268,9 @@ void pairwise_block(Metric metric, const PackedRows& x, const PackedRows& y, con
 }
 
 void knn_block(Metric metric, const PackedRows& x, const PackedRows& y, const Block& block,
-               float* scratch, const TopkTarget& target) {
+               float* scratch, Candidate* candidates, const TopkTarget& target) {
   dispatch_metric(metric, [&](auto tag) {
-    knn_block_impl<decltype(tag)::value>(x, y, block, scratch, target);
+    knn_block_impl<decltype(tag)::value>(x, y, block, scratch, candidates, target);
   });
 }
 
