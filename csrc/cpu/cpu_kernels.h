@@ -79,9 +79,5 @@ const CpuKernels& cpu_kernels();
 // The calling thread's number inside an OpenMP parallel region (0 without OpenMP).
 int thread_index();
 
-// Asks the kernel for transparent huge pages on the workspace before it is first touched:
-// the workspace is freshly allocated on every call, and first-touch faults of 4 KiB pages
-// cost as much as the packing itself at AICity size.
-void advise_huge_pages(const TensorView& workspace);
 
 }  // namespace reid_fast::cpu

@@ -77,7 +77,6 @@ void knn(const KnnArgs& args) {
   const int64_t n = args.x.shape[0], m = args.y.shape[0], d = args.x.shape[1], k = args.k;
   if (n == 0) return;
   const KnnPlan plan = plan_knn(kernels, n, m, k);
-  advise_huge_pages(args.workspace);
   WorkspaceCarver carver(args.workspace.data);
   const KnnRegions regions = take_regions(carver, kernels, plan, n, m, d, k);
   pack_pair(kernels, args.x, args.y, args.metric, regions.packed);

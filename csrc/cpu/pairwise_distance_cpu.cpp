@@ -41,7 +41,6 @@ void pairwise_distance(const PairwiseArgs& args) {
   if (n == 0 || m == 0) return;
   const int threads = max_threads();
   const int64_t block_rows = block_rows_for(n, threads, kernels.x_panel);
-  advise_huge_pages(args.workspace);
   WorkspaceCarver carver(args.workspace.data);
   const PairwiseRegions regions = take_regions(carver, kernels, threads, block_rows, n, m, d);
   pack_pair(kernels, args.x, args.y, args.metric, regions.packed);

@@ -1,8 +1,4 @@
-// Thread and memory helpers of the CPU drivers.
-#include <sys/mman.h>
-
-#include <cstdint>
-
+// Thread helpers of the CPU drivers.
 #include "cpu/cpu_kernels.h"
 #include "reid_fast/ops.h"
 
@@ -25,19 +21,6 @@ int thread_index() {
   return omp_get_thread_num();
 #else
   return 0;
-#endif
-}
-
-void advise_huge_pages(const TensorView& workspace) {
-#ifdef MADV_HUGEPAGE
-  constexpr std::uintptr_t kHugePage = std::uintptr_t(2) << 20;
-  const auto begin = reinterpret_cast<std::uintptr_t>(workspace.data);
-  const std::uintptr_t first = (begin + kHugePage - 1) & ~(kHugePage - 1);
-  const std::uintptr_t last = (begin + workspace.nbytes()) & ~(kHugePage - 1);
-  // Advice only: a failure (no transparent huge pages here) changes nothing.
-  if (last > first) madvise(reinterpret_cast<void*>(first), last - first, MADV_HUGEPAGE);
-#else
-  (void)workspace;
 #endif
 }
 
