@@ -25,11 +25,71 @@ struct KnnArgs {
   Metric metric;
 };
 
+// topk_rows: the k smallest entries of each row of a dense float32 matrix (n, m), ascending,
+// ties by lower index: values (n, k) float32, indices (n, k) int64, row_max (n,) float32
+// or data == nullptr.
+struct TopkRowsArgs {
+  TensorView matrix, values, indices, row_max, workspace;
+  int64_t k;
+};
+
+// The normalised distances Dn[i, j] re-ranking reads (DESIGN.md 3.2): D[i, j] * row_scale[i]
+// (row_scale = 1 / row maximum), with D either the squared Euclidean distance between rows
+// of features (N, d) float32/float16/bfloat16, or a dense (N, N) float32 matrix. Exactly one
+// of features / dense has data.
+struct RerankDistances {
+  TensorView features, dense, row_scale;
+};
+
+// Steps 3-5 of re-ranking, the sparse V. rank (N, k1 + 1) int64 holds each row's k1 + 1
+// nearest under Dn, ascending. Two phases: with indices.data == nullptr, writes
+// counts (N,) int64 = |R*(i)|; otherwise reads indptr (N + 1,) int64 (the prefix sums of
+// those counts) and writes each row's columns ascending into indices (nnz,) int64 and its
+// weights exp(-Dn[i, j]) / sum over R*(i) into values (nnz,) float32.
+struct ReciprocalArgs {
+  TensorView rank;
+  RerankDistances distances;
+  TensorView counts, indptr, indices, values, workspace;
+};
+
+// Step 6, local query expansion: V'[i] = (1 / k2) sum of V[rank[i][r]] for r < k2, with V in
+// CSR (v_indptr (N + 1,), v_indices ascending per row, v_values). Same two phases as
+// ReciprocalArgs for the output CSR (counts / indptr, indices, values).
+struct QueryExpansionArgs {
+  TensorView rank;
+  int64_t k2;
+  TensorView v_indptr, v_indices, v_values;
+  TensorView counts, indptr, indices, values, workspace;
+};
+
+// Batched Jaccard distance (DESIGN.md 3.3). Problem b pairs query rows
+// [query_offsets[b], query_offsets[b + 1]) of the query CSR with gallery rows
+// [gallery_offsets[b], gallery_offsets[b + 1]) of the gallery CSR (non-negative values,
+// columns < num_columns, ascending within a row) and writes its (q_b, g_b) row-major block
+// of distances 1 - sum min / (sum_i + sum_j - sum min) (1 where the denominator is 0)
+// into out (float32) from out_offsets[b]. Offsets are int64 arrays of B + 1 entries.
+struct JaccardArgs {
+  TensorView q_indptr, q_indices, q_values;
+  TensorView g_indptr, g_indices, g_values;
+  TensorView query_offsets, gallery_offsets, out_offsets;
+  int64_t num_columns;
+  TensorView out, workspace;
+};
+
 namespace cpu {
 std::size_t pairwise_distance_workspace_bytes(int64_t n, int64_t m, int64_t d);
 void pairwise_distance(const PairwiseArgs& args);
 std::size_t knn_workspace_bytes(int64_t n, int64_t m, int64_t d, int64_t k);
 void knn(const KnnArgs& args);
+std::size_t topk_rows_workspace_bytes(int64_t n, int64_t m, int64_t k);
+void topk_rows(const TopkRowsArgs& args);
+std::size_t rerank_reciprocal_workspace_bytes(int64_t rows, int64_t k1);
+void rerank_reciprocal(const ReciprocalArgs& args);
+std::size_t rerank_query_expansion_workspace_bytes(int64_t rows, int64_t k2, int64_t max_row_nnz);
+void rerank_query_expansion(const QueryExpansionArgs& args);
+std::size_t jaccard_workspace_bytes(int64_t query_rows, int64_t gallery_rows, int64_t gallery_nnz,
+                                    int64_t num_columns, int64_t max_gallery_rows);
+void jaccard(const JaccardArgs& args);
 int max_threads();
 // The instruction set the CPU GEMM kernel dispatched to on this machine ("avx512", "avx2", "generic").
 const char* kernel_isa();
@@ -42,6 +102,15 @@ std::size_t pairwise_distance_workspace_bytes(int64_t n, int64_t m, int64_t d);
 void pairwise_distance(const PairwiseArgs& args, void* stream);
 std::size_t knn_workspace_bytes(int64_t n, int64_t m, int64_t d, int64_t k, int device_id);
 void knn(const KnnArgs& args, void* stream);
+std::size_t topk_rows_workspace_bytes(int64_t n, int64_t m, int64_t k, int device_id);
+void topk_rows(const TopkRowsArgs& args, void* stream);
+std::size_t rerank_reciprocal_workspace_bytes(int64_t rows, int64_t k1);
+void rerank_reciprocal(const ReciprocalArgs& args, void* stream);
+std::size_t rerank_query_expansion_workspace_bytes(int64_t rows, int64_t k2, int64_t max_row_nnz);
+void rerank_query_expansion(const QueryExpansionArgs& args, void* stream);
+std::size_t jaccard_workspace_bytes(int64_t query_rows, int64_t gallery_rows, int64_t gallery_nnz,
+                                    int64_t num_columns, int64_t max_gallery_rows);
+void jaccard(const JaccardArgs& args, void* stream);
 int device_count();
 }  // namespace cuda
 #endif
