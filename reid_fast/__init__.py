@@ -8,8 +8,25 @@ from __future__ import annotations
 
 from ._build import build_info, cuda_available
 from .ops.distance import METRICS, pairwise_distance
+from .ops.jaccard import SparseRows, jaccard_distance, jaccard_distance_batched
 from .ops.knn import knn
+from .ops.rerank import rerank, rerank_distances, rerank_similarities
+from .ops.topk_rows import topk_rows
 
 __version__ = "0.1.0"
 
-__all__ = ["METRICS", "build_info", "cuda_available", "knn", "pairwise_distance", "__version__"]
+__all__ = [
+    "METRICS",
+    "SparseRows",
+    "build_info",
+    "cuda_available",
+    "jaccard_distance",
+    "jaccard_distance_batched",
+    "knn",
+    "pairwise_distance",
+    "rerank",
+    "rerank_distances",
+    "rerank_similarities",
+    "topk_rows",
+    "__version__",
+]

@@ -164,6 +164,288 @@ void knn(const py::capsule& x_capsule, const py::capsule& y_capsule,
 #endif
 }
 
+// Releases the GIL and runs the op on the device of `on`.
+template <typename CpuFn, typename CudaFn>
+void run_on_device(const TensorView& on, std::uintptr_t stream, CpuFn&& cpu_fn, CudaFn&& cuda_fn) {
+  py::gil_scoped_release release;
+  if (on.device == DeviceType::CPU) {
+    cpu_fn();
+    return;
+  }
+#ifdef REID_FAST_WITH_CUDA
+  cuda_fn(reinterpret_cast<void*>(stream));
+#else
+  (void)stream;
+  (void)cuda_fn;
+  throw_no_cuda();
+#endif
+}
+
+TensorView optional_view(const std::optional<py::capsule>& capsule, const std::string& name) {
+  return capsule ? view_from_dlpack(*capsule, name) : TensorView{};
+}
+
+void expect_vector(const TensorView& view, const std::string& name, DType dtype,
+                   const TensorView& on) {
+  if (view.ndim != 1) throw_value_error(name, " must be 1-D, got shape ", shape_string(view));
+  expect_dtype(view, name, dtype);
+  expect_same_device(view, name, on);
+}
+
+std::size_t topk_rows_workspace(int64_t n, int64_t m, int64_t k, bool cuda, int device_id) {
+  if (!cuda) return cpu::topk_rows_workspace_bytes(n, m, k);
+#ifdef REID_FAST_WITH_CUDA
+  return cuda::topk_rows_workspace_bytes(n, m, k, device_id);
+#else
+  (void)device_id;
+  throw_no_cuda();
+#endif
+}
+
+void topk_rows(const py::capsule& matrix_capsule, const py::capsule& values_capsule,
+               const py::capsule& indices_capsule, const std::optional<py::capsule>& row_max_capsule,
+               const py::capsule& workspace_capsule, int64_t k, std::uintptr_t stream) {
+  TopkRowsArgs args;
+  args.matrix = view_from_dlpack(matrix_capsule, "matrix");
+  args.values = view_from_dlpack(values_capsule, "values");
+  args.indices = view_from_dlpack(indices_capsule, "indices");
+  args.row_max = optional_view(row_max_capsule, "row_max");
+  args.workspace = view_from_dlpack(workspace_capsule, "workspace");
+  args.k = k;
+  if (args.matrix.ndim != 2) {
+    throw_value_error("matrix must be 2-D, got shape ", shape_string(args.matrix));
+  }
+  expect_dtype(args.matrix, "matrix", DType::Float32);
+  const int64_t n = args.matrix.shape[0], m = args.matrix.shape[1];
+  if (k < 1 || k > m) throw_value_error("k must be between 1 and m = ", m, ", got ", k);
+  expect_shape(args.values, "values", {n, k});
+  expect_dtype(args.values, "values", DType::Float32);
+  expect_same_device(args.values, "values", args.matrix);
+  expect_shape(args.indices, "indices", {n, k});
+  expect_dtype(args.indices, "indices", DType::Int64);
+  expect_same_device(args.indices, "indices", args.matrix);
+  if (args.row_max.data != nullptr) {
+    expect_shape(args.row_max, "row_max", {n});
+    expect_dtype(args.row_max, "row_max", DType::Float32);
+    expect_same_device(args.row_max, "row_max", args.matrix);
+  }
+  const bool cuda = args.matrix.device == DeviceType::CUDA;
+  check_workspace(args.workspace, args.matrix,
+                  topk_rows_workspace(n, m, k, cuda, args.matrix.device_id));
+  run_on_device(args.matrix, stream, [&] { cpu::topk_rows(args); },
+                [&](void* s) {
+#ifdef REID_FAST_WITH_CUDA
+                  cuda::topk_rows(args, s);
+#else
+                  (void)s;
+#endif
+                });
+}
+
+std::size_t reciprocal_workspace(int64_t rows, int64_t k1, bool cuda) {
+  if (!cuda) return cpu::rerank_reciprocal_workspace_bytes(rows, k1);
+#ifdef REID_FAST_WITH_CUDA
+  return cuda::rerank_reciprocal_workspace_bytes(rows, k1);
+#else
+  throw_no_cuda();
+#endif
+}
+
+// The CSR output of the two-phase sparse steps: counts (rows,) in the count phase, else
+// indptr (rows + 1,), indices (nnz,) int64 and values (nnz,) float32.
+void check_two_phase(const TensorView& counts, const TensorView& indptr, const TensorView& indices,
+                     const TensorView& values, int64_t rows, const TensorView& on) {
+  if (indices.data == nullptr) {
+    expect_shape(counts, "counts", {rows});
+    expect_dtype(counts, "counts", DType::Int64);
+    expect_same_device(counts, "counts", on);
+    return;
+  }
+  expect_shape(indptr, "indptr", {rows + 1});
+  expect_dtype(indptr, "indptr", DType::Int64);
+  expect_same_device(indptr, "indptr", on);
+  expect_vector(indices, "indices", DType::Int64, on);
+  expect_vector(values, "values", DType::Float32, on);
+  if (indices.shape[0] != values.shape[0]) {
+    throw_value_error("values must have as many entries as indices (", indices.shape[0],
+                      "), got shape ", shape_string(values));
+  }
+}
+
+void rerank_reciprocal(const py::capsule& rank_capsule,
+                       const std::optional<py::capsule>& features_capsule,
+                       const std::optional<py::capsule>& dense_capsule,
+                       const py::capsule& row_scale_capsule,
+                       const std::optional<py::capsule>& counts_capsule,
+                       const std::optional<py::capsule>& indptr_capsule,
+                       const std::optional<py::capsule>& indices_capsule,
+                       const std::optional<py::capsule>& values_capsule,
+                       const py::capsule& workspace_capsule, std::uintptr_t stream) {
+  ReciprocalArgs args;
+  args.rank = view_from_dlpack(rank_capsule, "rank");
+  args.distances.features = optional_view(features_capsule, "features");
+  args.distances.dense = optional_view(dense_capsule, "dense");
+  args.distances.row_scale = view_from_dlpack(row_scale_capsule, "row_scale");
+  args.counts = optional_view(counts_capsule, "counts");
+  args.indptr = optional_view(indptr_capsule, "indptr");
+  args.indices = optional_view(indices_capsule, "indices");
+  args.values = optional_view(values_capsule, "values");
+  args.workspace = view_from_dlpack(workspace_capsule, "workspace");
+  const TensorView& rank = args.rank;
+  if (rank.ndim != 2 || rank.shape[1] < 2) {
+    throw_value_error("rank must be 2-D with at least 2 columns (k1 + 1), got shape ",
+                      shape_string(rank));
+  }
+  expect_dtype(rank, "rank", DType::Int64);
+  const int64_t rows = rank.shape[0];
+  const bool has_features = args.distances.features.data != nullptr;
+  if (has_features == (args.distances.dense.data != nullptr)) {
+    throw_value_error("exactly one of features and dense must be given");
+  }
+  if (has_features) {
+    const TensorView& f = args.distances.features;
+    if (f.ndim != 2 || f.shape[0] != rows) {
+      throw_value_error("features must have shape (", rows, ", d), got ", shape_string(f));
+    }
+    if (f.dtype != DType::Float32 && f.dtype != DType::Float16 && f.dtype != DType::BFloat16) {
+      throw_type_error("features must be float32, float16 or bfloat16, got ", dtype_name(f.dtype));
+    }
+    expect_same_device(f, "features", rank);
+  } else {
+    expect_shape(args.distances.dense, "dense", {rows, rows});
+    expect_dtype(args.distances.dense, "dense", DType::Float32);
+    expect_same_device(args.distances.dense, "dense", rank);
+  }
+  expect_shape(args.distances.row_scale, "row_scale", {rows});
+  expect_dtype(args.distances.row_scale, "row_scale", DType::Float32);
+  expect_same_device(args.distances.row_scale, "row_scale", rank);
+  check_two_phase(args.counts, args.indptr, args.indices, args.values, rows, rank);
+  const bool cuda = rank.device == DeviceType::CUDA;
+  check_workspace(args.workspace, rank, reciprocal_workspace(rows, rank.shape[1] - 1, cuda));
+  run_on_device(rank, stream, [&] { cpu::rerank_reciprocal(args); },
+                [&](void* s) {
+#ifdef REID_FAST_WITH_CUDA
+                  cuda::rerank_reciprocal(args, s);
+#else
+                  (void)s;
+#endif
+                });
+}
+
+std::size_t query_expansion_workspace(int64_t rows, int64_t k2, int64_t max_row_nnz, bool cuda) {
+  if (!cuda) return cpu::rerank_query_expansion_workspace_bytes(rows, k2, max_row_nnz);
+#ifdef REID_FAST_WITH_CUDA
+  return cuda::rerank_query_expansion_workspace_bytes(rows, k2, max_row_nnz);
+#else
+  throw_no_cuda();
+#endif
+}
+
+void rerank_query_expansion(const py::capsule& rank_capsule, int64_t k2,
+                            const py::capsule& v_indptr_capsule,
+                            const py::capsule& v_indices_capsule,
+                            const py::capsule& v_values_capsule, int64_t max_row_nnz,
+                            const std::optional<py::capsule>& counts_capsule,
+                            const std::optional<py::capsule>& indptr_capsule,
+                            const std::optional<py::capsule>& indices_capsule,
+                            const std::optional<py::capsule>& values_capsule,
+                            const py::capsule& workspace_capsule, std::uintptr_t stream) {
+  QueryExpansionArgs args;
+  args.rank = view_from_dlpack(rank_capsule, "rank");
+  args.k2 = k2;
+  args.v_indptr = view_from_dlpack(v_indptr_capsule, "v_indptr");
+  args.v_indices = view_from_dlpack(v_indices_capsule, "v_indices");
+  args.v_values = view_from_dlpack(v_values_capsule, "v_values");
+  args.counts = optional_view(counts_capsule, "counts");
+  args.indptr = optional_view(indptr_capsule, "indptr");
+  args.indices = optional_view(indices_capsule, "indices");
+  args.values = optional_view(values_capsule, "values");
+  args.workspace = view_from_dlpack(workspace_capsule, "workspace");
+  const TensorView& rank = args.rank;
+  if (rank.ndim != 2) throw_value_error("rank must be 2-D, got shape ", shape_string(rank));
+  expect_dtype(rank, "rank", DType::Int64);
+  const int64_t rows = rank.shape[0];
+  if (k2 < 1 || k2 > rank.shape[1]) {
+    throw_value_error("k2 must be between 1 and the rank width ", rank.shape[1], ", got ", k2);
+  }
+  expect_shape(args.v_indptr, "v_indptr", {rows + 1});
+  expect_dtype(args.v_indptr, "v_indptr", DType::Int64);
+  expect_same_device(args.v_indptr, "v_indptr", rank);
+  expect_vector(args.v_indices, "v_indices", DType::Int64, rank);
+  expect_vector(args.v_values, "v_values", DType::Float32, rank);
+  check_two_phase(args.counts, args.indptr, args.indices, args.values, rows, rank);
+  const bool cuda = rank.device == DeviceType::CUDA;
+  check_workspace(args.workspace, rank, query_expansion_workspace(rows, k2, max_row_nnz, cuda));
+  run_on_device(rank, stream, [&] { cpu::rerank_query_expansion(args); },
+                [&](void* s) {
+#ifdef REID_FAST_WITH_CUDA
+                  cuda::rerank_query_expansion(args, s);
+#else
+                  (void)s;
+#endif
+                });
+}
+
+std::size_t jaccard_workspace(int64_t query_rows, int64_t gallery_rows, int64_t gallery_nnz,
+                              int64_t num_columns, int64_t max_gallery_rows, bool cuda) {
+  if (!cuda) {
+    return cpu::jaccard_workspace_bytes(query_rows, gallery_rows, gallery_nnz, num_columns,
+                                        max_gallery_rows);
+  }
+#ifdef REID_FAST_WITH_CUDA
+  return cuda::jaccard_workspace_bytes(query_rows, gallery_rows, gallery_nnz, num_columns,
+                                       max_gallery_rows);
+#else
+  throw_no_cuda();
+#endif
+}
+
+void jaccard(const py::capsule& q_indptr, const py::capsule& q_indices, const py::capsule& q_values,
+             const py::capsule& g_indptr, const py::capsule& g_indices, const py::capsule& g_values,
+             const py::capsule& query_offsets, const py::capsule& gallery_offsets,
+             const py::capsule& out_offsets, int64_t num_columns, int64_t max_gallery_rows,
+             const py::capsule& out_capsule, const py::capsule& workspace_capsule,
+             std::uintptr_t stream) {
+  JaccardArgs args;
+  args.q_indptr = view_from_dlpack(q_indptr, "query.indptr");
+  args.q_indices = view_from_dlpack(q_indices, "query.indices");
+  args.q_values = view_from_dlpack(q_values, "query.values");
+  args.g_indptr = view_from_dlpack(g_indptr, "gallery.indptr");
+  args.g_indices = view_from_dlpack(g_indices, "gallery.indices");
+  args.g_values = view_from_dlpack(g_values, "gallery.values");
+  args.query_offsets = view_from_dlpack(query_offsets, "query_offsets");
+  args.gallery_offsets = view_from_dlpack(gallery_offsets, "gallery_offsets");
+  args.out_offsets = view_from_dlpack(out_offsets, "out_offsets");
+  args.num_columns = num_columns;
+  args.out = view_from_dlpack(out_capsule, "out");
+  args.workspace = view_from_dlpack(workspace_capsule, "workspace");
+  const TensorView& on = args.q_values;
+  for (auto* v : {&args.q_indptr, &args.q_indices, &args.g_indptr, &args.g_indices,
+                  &args.query_offsets, &args.gallery_offsets, &args.out_offsets}) {
+    expect_vector(*v, "an index array", DType::Int64, on);
+  }
+  expect_vector(args.q_values, "query.values", DType::Float32, on);
+  expect_vector(args.g_values, "gallery.values", DType::Float32, on);
+  expect_vector(args.out, "out", DType::Float32, on);
+  const int64_t problems = args.query_offsets.shape[0] - 1;
+  if (problems < 0 || args.gallery_offsets.shape[0] != problems + 1 ||
+      args.out_offsets.shape[0] != problems + 1) {
+    throw_value_error("query_offsets, gallery_offsets and out_offsets must have the same length");
+  }
+  const bool cuda = on.device == DeviceType::CUDA;
+  check_workspace(args.workspace, on,
+                  jaccard_workspace(args.q_indptr.shape[0] - 1, args.g_indptr.shape[0] - 1,
+                                    args.g_indices.shape[0], num_columns, max_gallery_rows, cuda));
+  run_on_device(on, stream, [&] { cpu::jaccard(args); },
+                [&](void* s) {
+#ifdef REID_FAST_WITH_CUDA
+                  cuda::jaccard(args, s);
+#else
+                  (void)s;
+#endif
+                });
+}
+
 py::dict build_info() {
   py::dict info;
 #ifdef REID_FAST_WITH_CUDA
@@ -217,4 +499,34 @@ PYBIND11_MODULE(_C, m) {
   m.def("knn", &knn, py::arg("x"), py::arg("y"), py::arg("values"), py::arg("indices"),
         py::arg("row_max").none(true), py::arg("workspace"), py::arg("k"), py::arg("metric"),
         py::arg("stream"));
+  m.def("topk_rows_workspace_bytes",
+        [](int64_t n, int64_t m, int64_t k, const std::string& device, int device_id) {
+          return topk_rows_workspace(n, m, k, is_cuda_device(device), device_id);
+        });
+  m.def("topk_rows", &topk_rows, py::arg("matrix"), py::arg("values"), py::arg("indices"),
+        py::arg("row_max").none(true), py::arg("workspace"), py::arg("k"), py::arg("stream"));
+  m.def("rerank_reciprocal_workspace_bytes",
+        [](int64_t rows, int64_t k1, const std::string& device) {
+          return reciprocal_workspace(rows, k1, is_cuda_device(device));
+        });
+  m.def("rerank_reciprocal", &rerank_reciprocal, py::arg("rank"), py::arg("features").none(true),
+        py::arg("dense").none(true), py::arg("row_scale"), py::arg("counts").none(true),
+        py::arg("indptr").none(true), py::arg("indices").none(true),
+        py::arg("values").none(true), py::arg("workspace"), py::arg("stream"));
+  m.def("rerank_query_expansion_workspace_bytes",
+        [](int64_t rows, int64_t k2, int64_t max_row_nnz, const std::string& device) {
+          return query_expansion_workspace(rows, k2, max_row_nnz, is_cuda_device(device));
+        });
+  m.def("rerank_query_expansion", &rerank_query_expansion, py::arg("rank"), py::arg("k2"),
+        py::arg("v_indptr"), py::arg("v_indices"), py::arg("v_values"), py::arg("max_row_nnz"),
+        py::arg("counts").none(true), py::arg("indptr").none(true),
+        py::arg("indices").none(true), py::arg("values").none(true), py::arg("workspace"),
+        py::arg("stream"));
+  m.def("jaccard_workspace_bytes",
+        [](int64_t query_rows, int64_t gallery_rows, int64_t gallery_nnz, int64_t num_columns,
+           int64_t max_gallery_rows, const std::string& device) {
+          return jaccard_workspace(query_rows, gallery_rows, gallery_nnz, num_columns,
+                                   max_gallery_rows, is_cuda_device(device));
+        });
+  m.def("jaccard", &jaccard);
 }

@@ -71,6 +71,10 @@ struct CpuKernels {
   // block rows x candidate_capacity(k) entries.
   void (*knn_block)(Metric metric, const PackedRows& x, const PackedRows& y, const Block& block,
                     float* scratch, Candidate* candidates, const TopkTarget& target);
+  // Top-k of rows [row_begin, row_end) of a dense (rows, columns) float32 matrix into
+  // target (row_max: the row's maximum); candidates holds candidate_capacity(k) entries.
+  void (*topk_rows_block)(const float* matrix, int64_t columns, int64_t row_begin,
+                          int64_t row_end, Candidate* candidates, const TopkTarget& target);
 };
 
 // The fastest kernels this CPU supports.

@@ -191,26 +191,67 @@ inline bool any_at_most(const float* row, float threshold) {
 #endif
 }
 
-// Selection: each row appends every distance not worse than its threshold (the k-th best
-// kept so far) to its candidate buffer, and cuts the buffer back to the best k only when it
-// is full. That costs O(1) amortised per accepted candidate instead of a heap update, and
-// stays exact: the final cut and sort use the full (value, index) order.
+// Selection of one row's k best: every value not worse than the threshold (the k-th best
+// kept so far) is appended to the row's candidate buffer, which is cut back to the best k
+// only when it is full. That costs O(1) amortised per accepted candidate instead of a heap
+// update, and stays exact: the final cut and sort use the full (value, index) order.
+struct RowSelector {
+  Candidate* buffer = nullptr;
+  int64_t capacity = 0;
+  int64_t k = 0;
+  int64_t count = 0;
+  float threshold = INFINITY;
+
+  RowSelector() = default;
+  RowSelector(Candidate* buffer_, int64_t k_)
+      : buffer(buffer_), capacity(candidate_capacity(k_)), k(k_) {}
+
+  // Offers row[j] with index first_index + j for j < columns.
+  void offer(const float* row, int64_t columns, int64_t first_index) {
+    for (int64_t j0 = 0; j0 < columns; j0 += kW) {
+      const int64_t j_end = j0 + kW < columns ? j0 + kW : columns;
+      if (j_end - j0 == kW && !any_at_most(row + j0, threshold)) continue;
+      for (int64_t j = j0; j < j_end; ++j) {
+        if (row[j] > threshold) continue;
+        if (count == capacity) {
+          count = cut_to_best(buffer, count, k);
+          threshold = buffer[k - 1].value;
+          if (row[j] > threshold) continue;
+        }
+        buffer[count++] = Candidate{row[j], first_index + j};
+      }
+    }
+  }
+
+  // Writes the best k ascending; slots beyond the candidates seen get (+inf, kEmptyIndex).
+  void finish(float* values, int64_t* indices) {
+    if (count > k) count = cut_to_best(buffer, count, k);
+    std::sort(buffer, buffer + count, CandidateBefore{});
+    for (int64_t s = 0; s < k; ++s) {
+      values[s] = s < count ? buffer[s].value : INFINITY;
+      indices[s] = s < count ? buffer[s].index : kEmptyIndex;
+    }
+  }
+};
+
+inline void update_max(float* best, const float* row, int64_t columns) {
+  if (best == nullptr) return;
+  const float chunk_max = row_maximum(row, columns);
+  *best = chunk_max > *best ? chunk_max : *best;
+}
+
 template <Metric M>
 void knn_block_impl(const PackedRows& x, const PackedRows& y, const Block& block,
                     float* scratch, Candidate* candidates, const TopkTarget& target) {
   const int64_t block_rows = block.row_end - block.row_begin;
-  const int64_t k = target.k;
-  const int64_t capacity = candidate_capacity(k);
-  int64_t counts[kMaxBlockRows];
-  float thresholds[kMaxBlockRows];
+  const int64_t capacity = candidate_capacity(target.k);
+  RowSelector selectors[kMaxBlockRows];
   for (int64_t r = 0; r < block_rows; ++r) {
-    counts[r] = 0;
-    thresholds[r] = INFINITY;
+    selectors[r] = RowSelector(candidates + r * capacity, target.k);
     if (target.row_max != nullptr) {
       target.row_max[(block.row_begin + r) * target.max_stride] = -INFINITY;
     }
   }
-
   for (int64_t col = block.col_begin; col < block.col_end; col += kChunkColumns) {
     const int64_t columns = block.col_end - col < kChunkColumns ? block.col_end - col
                                                                 : kChunkColumns;
@@ -219,43 +260,28 @@ void knn_block_impl(const PackedRows& x, const PackedRows& y, const Block& block
       const int64_t i = block.row_begin + r;
       float* row = scratch + r * kChunkColumns;
       finalize_row<M>(row, columns, x.aux[i], y.aux + col);
-      if (target.row_max != nullptr) {
-        float& best = target.row_max[i * target.max_stride];
-        const float chunk_max = row_maximum(row, columns);
-        best = chunk_max > best ? chunk_max : best;
-      }
-      Candidate* buffer = candidates + r * capacity;
-      int64_t count = counts[r];
-      float threshold = thresholds[r];
-      for (int64_t j0 = 0; j0 < columns; j0 += kW) {
-        const int64_t j_end = j0 + kW < columns ? j0 + kW : columns;
-        if (j_end - j0 == kW && !any_at_most(row + j0, threshold)) continue;
-        for (int64_t j = j0; j < j_end; ++j) {
-          if (row[j] > threshold) continue;
-          if (count == capacity) {
-            count = cut_to_best(buffer, count, k);
-            threshold = buffer[k - 1].value;
-            if (row[j] > threshold) continue;
-          }
-          buffer[count++] = Candidate{row[j], col + j};
-        }
-      }
-      counts[r] = count;
-      thresholds[r] = threshold;
+      update_max(target.row_max == nullptr ? nullptr : target.row_max + i * target.max_stride,
+                 row, columns);
+      selectors[r].offer(row, columns, col);
     }
   }
-
   for (int64_t r = 0; r < block_rows; ++r) {
     const int64_t i = block.row_begin + r;
-    Candidate* buffer = candidates + r * capacity;
-    int64_t count = counts[r];
-    if (count > k) count = cut_to_best(buffer, count, k);
-    std::sort(buffer, buffer + count, CandidateBefore{});
-    float* values = target.values + i * target.row_stride;
-    int64_t* indices = target.indices + i * target.row_stride;
-    for (int64_t s = 0; s < k; ++s) {
-      values[s] = s < count ? buffer[s].value : INFINITY;
-      indices[s] = s < count ? buffer[s].index : kEmptyIndex;
+    selectors[r].finish(target.values + i * target.row_stride,
+                        target.indices + i * target.row_stride);
+  }
+}
+
+void topk_rows_block(const float* matrix, int64_t columns, int64_t row_begin, int64_t row_end,
+                     Candidate* candidates, const TopkTarget& target) {
+  for (int64_t i = row_begin; i < row_end; ++i) {
+    const float* row = matrix + i * columns;
+    RowSelector selector(candidates, target.k);
+    selector.offer(row, columns, 0);
+    selector.finish(target.values + i * target.row_stride, target.indices + i * target.row_stride);
+    if (target.row_max != nullptr) {
+      target.row_max[i * target.max_stride] = -INFINITY;
+      update_max(target.row_max + i * target.max_stride, row, columns);
     }
   }
 }
@@ -277,8 +303,8 @@ void knn_block(Metric metric, const PackedRows& x, const PackedRows& y, const Bl
 }  // namespace
 
 const CpuKernels& kernels() {
-  static const CpuKernels table{REID_CPU_ISA_NAME, kMR, kNR, static_cast<int>(kChunkColumns),
-                                &pack, &pairwise_block, &knn_block};
+  static const CpuKernels table{REID_CPU_ISA_NAME, kMR,        kNR,       static_cast<int>(kChunkColumns),
+                                &pack,             &pairwise_block, &knn_block, &topk_rows_block};
   return table;
 }
 

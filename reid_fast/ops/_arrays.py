@@ -9,6 +9,7 @@ input's device, finds the framework's current CUDA stream, and hands DLPack caps
 
 from __future__ import annotations
 
+import math
 import sys
 from dataclasses import dataclass
 from typing import Any
@@ -128,22 +129,30 @@ def contiguous(array: Array) -> Any:
     return _cupy().ascontiguousarray(value)
 
 
-def require_finite(array: Array) -> None:
-    """ValueError naming the array if it holds NaN or Inf (syncs the device once)."""
+def value_range(array: Array) -> tuple[float, float]:
+    """(min, max) of a non-empty array as Python floats; NaN if it holds a NaN."""
     value = array.value
+    return float(value.min()), float(value.max())
+
+
+def require_finite(array: Array) -> None:
+    """ValueError naming the array if it holds NaN or Inf (syncs the device once).
+
+    A min/max reduction is the fast test (NaN propagates through both); the slower
+    element-wise search for the first bad index only runs once something is wrong.
+    """
+    value = array.value
+    if 0 in array.shape:
+        return
+    low, high = value_range(array)
+    if low > -math.inf and high < math.inf:
+        return
     if array.framework == "torch":
-        finite = _torch().isfinite(value)
-        if bool(finite.all()):
-            return
-        bad = (~finite).nonzero()
-        count, first = int(bad.shape[0]), tuple(int(i) for i in bad[0].tolist())
+        bad = (~_torch().isfinite(value)).nonzero()
     else:
         xp = np if array.framework == "numpy" else _cupy()
-        finite = xp.isfinite(value)
-        if bool(finite.all()):
-            return
-        bad = xp.argwhere(~finite)
-        count, first = int(bad.shape[0]), tuple(int(i) for i in bad[0].tolist())
+        bad = xp.argwhere(~xp.isfinite(value))
+    count, first = int(bad.shape[0]), tuple(int(i) for i in bad[0].tolist())
     raise ValueError(
         f"{array.name} must be finite, got {count} NaN or Inf value(s), the first at index {first}"
     )
@@ -202,3 +211,33 @@ def feature_pair(x: Any, y: Any, build_has_cuda: bool) -> tuple[Array, Array]:
         require_finite(xa)
         require_finite(ya)
     return xa, ya
+
+
+def concat_rows(like: Array, parts: list[Any]) -> Any:
+    """The row-wise concatenation of same-framework arrays."""
+    if like.framework == "torch":
+        return _torch().cat(parts, dim=0)
+    xp = np if like.framework == "numpy" else _cupy()
+    return xp.concatenate(parts, axis=0)
+
+
+def prefix_sums(like: Array, counts: Any) -> tuple[Any, int]:
+    """indptr = [0, cumsum(counts)] (int64, same framework/device) and its last entry as an
+    int (one device sync on CUDA)."""
+    indptr = empty(like, (int(counts.shape[0]) + 1,), "int64")
+    indptr[0] = 0
+    if like.framework == "torch":
+        _torch().cumsum(counts, 0, out=indptr[1:])
+    else:
+        (np if like.framework == "numpy" else _cupy()).cumsum(counts, out=indptr[1:])
+    return indptr, int(indptr[-1])
+
+
+def native_call_arrays(like: Array, *values: Any) -> tuple[int, list[Any]]:
+    """The stream to run on and DLPack capsules of ``values`` (None stays None)."""
+    stream = current_stream(like)
+    return stream, [None if v is None else capsule(v, stream, like.device) for v in values]
+
+
+def workspace(like: Array, nbytes: int) -> Any:
+    return empty(like, (int(nbytes),), "uint8")

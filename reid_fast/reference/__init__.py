@@ -7,5 +7,25 @@ float64 NumPy arrays whatever the input type.
 from __future__ import annotations
 
 from .distance import COSINE_EPS, METRICS, knn, pairwise_distance, rank_rows
+from .rerank import (
+    jaccard_distance,
+    rerank,
+    rerank_distances,
+    rerank_from_matrix,
+    rerank_similarities,
+    topk_rows,
+)
 
-__all__ = ["COSINE_EPS", "METRICS", "knn", "pairwise_distance", "rank_rows"]
+__all__ = [
+    "COSINE_EPS",
+    "METRICS",
+    "jaccard_distance",
+    "knn",
+    "pairwise_distance",
+    "rank_rows",
+    "rerank",
+    "rerank_distances",
+    "rerank_from_matrix",
+    "rerank_similarities",
+    "topk_rows",
+]

@@ -1,0 +1,168 @@
+"""Batched Jaccard distance between sparse non-negative rows (DESIGN.md 3.3)."""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple, Sequence
+
+import numpy as np
+
+from .._native import _C
+from . import _arrays
+from .distance import build_has_cuda
+
+
+class SparseRows(NamedTuple):
+    """Rows of a sparse matrix in CSR form, all arrays of one framework and device.
+
+    indptr: (rows + 1,) int64, indptr[0] = 0, non-decreasing.
+    indices: (nnz,) int64 column indices, ascending within each row, in [0, num_columns).
+    values: (nnz,) float32, non-negative and finite.
+    num_columns: the number of columns.
+    """
+
+    indptr: Any
+    indices: Any
+    values: Any
+    num_columns: int
+
+    @property
+    def rows(self) -> int:
+        return int(self.indptr.shape[0]) - 1
+
+
+def _checked(name: str, rows: SparseRows) -> tuple[_arrays.Array, SparseRows]:
+    if not isinstance(rows, SparseRows):
+        raise TypeError(f"{name} must be a reid_fast.SparseRows, got {type(rows).__name__}")
+    indptr = _arrays.wrap(f"{name}.indptr", rows.indptr)
+    indices = _arrays.wrap(f"{name}.indices", rows.indices)
+    values = _arrays.wrap(f"{name}.values", rows.values)
+    for array, dtype in ((indptr, "int64"), (indices, "int64"), (values, "float32")):
+        if len(array.shape) != 1:
+            raise ValueError(f"{array.name} must be 1-D, got shape {array.shape}")
+        if array.dtype != dtype:
+            raise TypeError(f"{array.name} must be {dtype}, got {array.dtype}")
+        if (array.framework, array.device_label) != (values.framework, values.device_label):
+            raise ValueError(
+                f"{array.name} must be a {values.framework} array on {values.device_label} "
+                f"like {values.name}, got {array.framework} on {array.device_label}"
+            )
+        array.value = _arrays.contiguous(array)
+    if indptr.shape[0] < 1:
+        raise ValueError(f"{name}.indptr must have at least one entry, got shape {indptr.shape}")
+    nnz = indices.shape[0]
+    if values.shape[0] != nnz:
+        raise ValueError(f"{name}.values must have {nnz} entries like {name}.indices, got {values.shape[0]}")
+    if int(indptr.value[0]) != 0 or int(indptr.value[-1]) != nnz:
+        raise ValueError(f"{name}.indptr must start at 0 and end at nnz = {nnz}, "
+                         f"got {int(indptr.value[0])} and {int(indptr.value[-1])}")
+    if bool((indptr.value[1:] < indptr.value[:-1]).any()):
+        raise ValueError(f"{name}.indptr must be non-decreasing")
+    num_columns = int(rows.num_columns)
+    if nnz:
+        low, high = _arrays.value_range(indices)
+        if low < 0 or high >= num_columns:
+            raise ValueError(f"{name}.indices must lie in [0, {num_columns}), got [{low:g}, {high:g}]")
+        low, high = _arrays.value_range(values)
+        if not (low >= 0 and high < np.inf):
+            raise ValueError(f"{name}.values must be non-negative and finite, got range [{low}, {high}]")
+        # Ascending within rows: a decrease may only happen where a new row starts.
+        decreasing = indices.value[1:] <= indices.value[:-1]
+        if bool(decreasing.any()):
+            starts = _arrays.empty(indices, (nnz,), "int64")
+            starts[:] = 0
+            row_starts = indptr.value[1:-1]
+            starts[row_starts[row_starts < nnz]] = 1
+            if bool((decreasing & (starts[1:] == 0)).any()):
+                raise ValueError(f"{name}.indices must be strictly ascending within each row")
+    return values, SparseRows(indptr.value, indices.value, values.value, num_columns)
+
+
+def _offsets(name: str, splits: Sequence[int], rows: int) -> list[int]:
+    splits = [int(s) for s in splits]
+    if len(splits) < 2 or splits[0] < 0 or splits[-1] > rows or any(
+        b < a for a, b in zip(splits, splits[1:])
+    ):
+        raise ValueError(f"{name} must be at least 2 non-decreasing offsets within [0, {rows}], "
+                         f"got {splits}")
+    return splits
+
+
+def _to_device(like: _arrays.Array, values: list[int]) -> Any:
+    host = np.asarray(values, dtype=np.int64)
+    if like.framework == "numpy":
+        return host
+    if like.framework == "torch":
+        return _arrays._torch().from_numpy(host).to(like.value.device)
+    cupy = _arrays._cupy()
+    with cupy.cuda.Device(like.device_index):
+        return cupy.asarray(host)
+
+
+def jaccard_distance_batched(
+    query: SparseRows,
+    gallery: SparseRows,
+    query_splits: Sequence[int],
+    gallery_splits: Sequence[int],
+) -> list[Any]:
+    """Jaccard distances of many independent (query set, gallery set) problems in one call.
+
+    Problem b pairs query rows ``query_splits[b]:query_splits[b + 1]`` with gallery rows
+    ``gallery_splits[b]:gallery_splits[b + 1]`` (e.g. one problem per camera or time
+    window); rows outside the first and last offsets take no part. The distance of two non-negative rows a, b is ``1 - sum(min) / sum(max)``,
+    which is ``1 - m / (2 - m)`` with ``m = sum(min(a, b))`` for rows summing to one, and
+    1 for two empty rows.
+
+    Args:
+        query, gallery: :class:`SparseRows` of the same framework and device and the same
+            ``num_columns``.
+        query_splits, gallery_splits: B + 1 non-decreasing row offsets each, within
+            [0, rows].
+
+    Returns:
+        A list of B float32 arrays of shapes (q_b, g_b), views into one buffer, of the
+        framework and device of the inputs.
+    """
+    like, query = _checked("query", query)
+    other, gallery = _checked("gallery", gallery)
+    if (other.framework, other.device_label) != (like.framework, like.device_label):
+        raise ValueError(f"gallery must be {like.framework} on {like.device_label} like query, "
+                         f"got {other.framework} on {other.device_label}")
+    if gallery.num_columns != query.num_columns:
+        raise ValueError(f"gallery.num_columns must equal query.num_columns ({query.num_columns}), "
+                         f"got {gallery.num_columns}")
+    _arrays.check_cuda_usable(like, build_has_cuda())
+    q_splits = _offsets("query_splits", query_splits, query.rows)
+    g_splits = _offsets("gallery_splits", gallery_splits, gallery.rows)
+    if len(q_splits) != len(g_splits):
+        raise ValueError(f"query_splits and gallery_splits must have the same length, "
+                         f"got {len(q_splits)} and {len(g_splits)}")
+    sizes = [(q1 - q0) * (g1 - g0) for q0, q1, g0, g1 in
+             zip(q_splits, q_splits[1:], g_splits, g_splits[1:])]
+    out_splits = [0]
+    for size in sizes:
+        out_splits.append(out_splits[-1] + size)
+    out = _arrays.empty(like, (out_splits[-1],), "float32")
+    max_gallery_rows = max(b - a for a, b in zip(g_splits, g_splits[1:]))
+    if out_splits[-1] > 0:
+        scratch = _arrays.workspace(like, _C.jaccard_workspace_bytes(
+            query.rows, gallery.rows, int(gallery.indices.shape[0]), query.num_columns,
+            max_gallery_rows, like.device))
+        stream, capsules = _arrays.native_call_arrays(
+            like, query.indptr, query.indices, query.values, gallery.indptr, gallery.indices,
+            gallery.values, _to_device(like, q_splits), _to_device(like, g_splits),
+            _to_device(like, out_splits))
+        out_capsules = _arrays.native_call_arrays(like, out, scratch)[1]
+        _C.jaccard(*capsules, query.num_columns, max_gallery_rows, *out_capsules, stream)
+    return [
+        out[start:end].reshape(q1 - q0, g1 - g0)
+        for start, end, q0, q1, g0, g1 in zip(out_splits, out_splits[1:], q_splits, q_splits[1:],
+                                              g_splits, g_splits[1:])
+    ]
+
+
+def jaccard_distance(query: SparseRows, gallery: SparseRows) -> Any:
+    """Jaccard distances between every query row and every gallery row: (q, g) float32.
+
+    See :func:`jaccard_distance_batched` for the definition and argument rules.
+    """
+    return jaccard_distance_batched(query, gallery, [0, query.rows], [0, gallery.rows])[0]

@@ -1,0 +1,260 @@
+"""Exact k-reciprocal re-ranking (Zhong et al., CVPR 2017), sparse and memory-lean.
+
+DESIGN.md 3.2 is the specification. With N = q + g items [queries; gallery] and D the
+N x N "original distance", Dn = transpose(D / column-max(D)); each row's k1 + 1 nearest
+under Dn give the k-reciprocal sets R(i, k1), expanded with the sets R(c, h) of their
+members (h = round-half-to-even(k1 / 2)) that mostly lie inside; V weighs each expanded
+set by exp(-Dn), V' averages V over each row's k2 nearest, and the result is
+(1 - lambda) Jaccard(V'_query, V'_gallery) + lambda Dn for the q x g block.
+
+Nothing here builds an N x N matrix from features: the neighbour lists are N x (k1 + 1),
+V and V' are sparse with bounded rows, the Jaccard pass only computes the q x g block.
+"""
+
+from __future__ import annotations
+
+import numbers
+from typing import Any
+
+from .._native import _C
+from . import _arrays
+from .distance import build_has_cuda, pairwise_distance
+from .jaccard import SparseRows, jaccard_distance_batched
+from .knn import knn
+from .topk_rows import topk_rows
+
+
+def _check_parameters(k1: int, k2: int, lambda_: float) -> None:
+    for name, value in (("k1", k1), ("k2", k2)):
+        if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+            raise TypeError(f"{name} must be an integer, got {type(value).__name__} {value!r}")
+        if value < 1:
+            raise ValueError(f"{name} must be >= 1, got {value}")
+    if k2 > k1 + 1:
+        raise ValueError(f"k2 must be <= k1 + 1 = {k1 + 1} (it averages over the k1 + 1 "
+                         f"nearest), got {k2}")
+    if not isinstance(lambda_, numbers.Real) or not 0.0 <= float(lambda_) <= 1.0:
+        raise ValueError(f"lambda_ must be between 0 and 1, got {lambda_!r}")
+
+
+def _check_size(q: int, g: int, k1: int) -> None:
+    if q == 0:
+        raise ValueError("the query set is empty: re-ranking needs at least one query")
+    if k1 + 1 > q + g:
+        raise ValueError(f"k1 + 1 = {k1 + 1} must not exceed the number of items "
+                         f"N = q + g = {q + g}; use a smaller k1")
+
+
+def _row_scale(like: _arrays.Array, row_max: Any) -> Any:
+    """1 / row maximum, and 0 for rows whose distances are all 0 (Dn = 0 there)."""
+    scale = _arrays.empty(like, tuple(row_max.shape), "float32")
+    scale[:] = 0
+    positive = row_max > 0
+    scale[positive] = 1.0 / row_max[positive]
+    return scale
+
+
+def _two_phase(like: _arrays.Array, rows: int, num_columns: int, call) -> SparseRows:
+    """Runs a count-then-fill native step and returns its CSR output."""
+    counts = _arrays.empty(like, (rows,), "int64")
+    call(counts, None, None, None)
+    indptr, nnz = _arrays.prefix_sums(like, counts)
+    indices = _arrays.empty(like, (nnz,), "int64")
+    values = _arrays.empty(like, (nnz,), "float32")
+    call(None, indptr, indices, values)
+    return SparseRows(indptr, indices, values, num_columns)
+
+
+def expanded_neighbourhoods(rank: Any, row_scale: Any, k2: int, *, features: Any = None,
+                            dense: Any = None) -> SparseRows:
+    """V' of re-ranking (steps 3-6) as CSR rows over all N items.
+
+    Args:
+        rank: (N, k1 + 1) int64, each row's nearest items under Dn, ascending.
+        row_scale: (N,) float32, Dn[i, j] = D[i, j] * row_scale[i].
+        k2: local query expansion width, 1 <= k2 <= k1 + 1.
+        features: (N, d) features, D = squared Euclidean distance; or
+        dense: (N, N) float32 D (already transposed as Dn needs: row i is column i of the
+            original matrix).
+
+    Returns:
+        :class:`SparseRows` (N rows, N columns), each row summing to one.
+    """
+    like = _arrays.wrap("rank", rank)
+    rows = like.shape[0]
+    k1 = like.shape[1] - 1
+    scratch = _arrays.workspace(like, _C.rerank_reciprocal_workspace_bytes(rows, k1, like.device))
+
+    def reciprocal(counts, indptr, indices, values):
+        stream, capsules = _arrays.native_call_arrays(
+            like, rank, features, dense, row_scale, counts, indptr, indices, values, scratch)
+        _C.rerank_reciprocal(*capsules, stream)
+
+    v = _two_phase(like, rows, rows, reciprocal)
+    if k2 == 1:
+        return v
+    row_lengths = v.indptr[1:] - v.indptr[:-1]
+    max_row_nnz = int(row_lengths.max()) if rows else 0
+    qe_scratch = _arrays.workspace(
+        like, _C.rerank_query_expansion_workspace_bytes(rows, k2, max_row_nnz, like.device))
+
+    def query_expansion(counts, indptr, indices, values):
+        stream, capsules = _arrays.native_call_arrays(
+            like, rank, v.indptr, v.indices, v.values)
+        out_stream, out_capsules = _arrays.native_call_arrays(
+            like, counts, indptr, indices, values, qe_scratch)
+        _C.rerank_query_expansion(capsules[0], k2, *capsules[1:], max_row_nnz, *out_capsules,
+                                  stream)
+
+    return _two_phase(like, rows, rows, query_expansion)
+
+
+def _combine(jaccard: Any, dn_qg: Any, lambda_: float) -> Any:
+    """(1 - lambda) jaccard + lambda dn_qg, in place in jaccard."""
+    jaccard *= 1.0 - lambda_
+    dn_qg *= lambda_
+    jaccard += dn_qg
+    return jaccard
+
+
+def _finish(sparse: SparseRows, q: int, dn_qg: Any, lambda_: float) -> Any:
+    """Jaccard distances of the query rows [0, q) of V' against its gallery rows [q, N),
+    combined with the normalised original distances."""
+    jaccard = jaccard_distance_batched(sparse, sparse, [0, q], [q, sparse.rows])[0]
+    return _combine(jaccard, dn_qg, float(lambda_))
+
+
+def rerank(query: Any, gallery: Any, k1: int = 20, k2: int = 6, lambda_: float = 0.3) -> Any:
+    """k-reciprocal re-ranking from features, D = squared Euclidean distance.
+
+    This is the original convention (Zhong et al.) and the memory-lean entry point: memory
+    is O(q g + N k1 k2 + N d), N = q + g; no N x N matrix is built.
+
+    Args:
+        query: (q, d) float32 / float16 / bfloat16 features (torch, NumPy or CuPy; CPU or
+            CUDA), q >= 1, finite.
+        gallery: (g, d) of the same framework, device and dtype.
+        k1: size of the k-reciprocal neighbourhoods, k1 + 1 <= q + g (default 20).
+        k2: local query expansion width, 1 <= k2 <= k1 + 1 (default 6; 1 = none).
+        lambda_: weight of the original distance in the result, in [0, 1] (default 0.3).
+
+    Returns:
+        (q, g) float32 re-ranked distances, same framework and device as ``query``.
+    """
+    _check_parameters(k1, k2, lambda_)
+    qa, ga = _arrays.feature_pair(query, gallery, build_has_cuda())
+    q, g = qa.shape[0], ga.shape[0]
+    _check_size(q, g, k1)
+    features = _arrays.concat_rows(qa, [qa.value, ga.value])
+    _, rank, row_max = knn(features, features, k1 + 1, "sqeuclidean", return_row_max=True)
+    scale = _row_scale(qa, row_max)
+    sparse = expanded_neighbourhoods(rank, scale, k2, features=features)
+    dn_qg = pairwise_distance(qa.value, ga.value, "sqeuclidean")
+    dn_qg *= scale[:q].reshape(q, 1)
+    return _finish(sparse, q, dn_qg, lambda_)
+
+
+def _square_blocks(q_g: Any, q_q: Any, g_g: Any, transform) -> tuple[_arrays.Array, Any]:
+    """The transposed N x N original distance [[q_q^T, q_g], [q_g^T, g_g^T]] after
+    ``transform`` (element-wise), validated, as one dense float32 matrix."""
+    blocks = {}
+    for name, value in (("q_g", q_g), ("q_q", q_q), ("g_g", g_g)):
+        array = _arrays.wrap(name, value)
+        if len(array.shape) != 2:
+            raise ValueError(f"{name} must be 2-D, got shape {array.shape}")
+        if array.dtype != "float32":
+            raise TypeError(f"{name} must be float32, got {array.dtype}")
+        blocks[name] = array
+    qg, qq, gg = blocks["q_g"], blocks["q_q"], blocks["g_g"]
+    for array in (qq, gg):
+        if (array.framework, array.device_label) != (qg.framework, qg.device_label):
+            raise ValueError(f"{array.name} must be a {qg.framework} array on {qg.device_label} "
+                             f"like q_g, got {array.framework} on {array.device_label}")
+    q, g = qg.shape
+    if qq.shape != (q, q):
+        raise ValueError(f"q_q must be square with q_g's {q} query rows: shape ({q}, {q}), "
+                         f"got {qq.shape}")
+    if gg.shape != (g, g):
+        raise ValueError(f"g_g must be square with q_g's {g} gallery columns: shape ({g}, {g}), "
+                         f"got {gg.shape}")
+    _arrays.check_cuda_usable(qg, build_has_cuda())
+    for array in (qg, qq, gg):
+        _arrays.require_finite(array)
+    upper = _hstack(qg, transform(qq, qq.value.T), transform(qg, qg.value))
+    lower = _hstack(qg, transform(qg, qg.value.T), transform(gg, gg.value.T))
+    return qg, _arrays.concat_rows(qg, [upper, lower])
+
+
+def _hstack(like: _arrays.Array, left: Any, right: Any) -> Any:
+    if like.framework == "torch":
+        return _arrays._torch().cat([left, right], dim=1)
+    xp = _arrays.np if like.framework == "numpy" else _arrays._cupy()
+    return xp.concatenate([left, right], axis=1)
+
+
+def _rerank_dense(like: _arrays.Array, dense: Any, q: int, k1: int, k2: int,
+                  lambda_: float) -> Any:
+    n = dense.shape[0]
+    _check_size(q, n - q, k1)
+    _, rank, row_max = topk_rows(dense, k1 + 1, return_row_max=True)
+    scale = _row_scale(like, row_max)
+    sparse = expanded_neighbourhoods(rank, scale, k2, dense=dense)
+    dn_qg = dense[:q, q:] * scale[:q].reshape(q, 1)
+    return _finish(sparse, q, dn_qg, lambda_)
+
+
+def rerank_distances(q_g: Any, q_q: Any, g_g: Any, k1: int = 20, k2: int = 6,
+                     lambda_: float = 0.3) -> Any:
+    """k-reciprocal re-ranking from distance matrices, D = their element-wise square.
+
+    The convention of the open-source re-ID toolkits (they pass Euclidean distances and
+    square them inside). The inputs are already O(N^2), and one N x N float32 matrix is
+    assembled from them.
+
+    Args:
+        q_g: (q, g) query-gallery distances, float32, non-negative, finite (torch, NumPy or
+            CuPy; CPU or CUDA).
+        q_q: (q, q) query-query distances.
+        g_g: (g, g) gallery-gallery distances.
+        k1, k2, lambda_: as in :func:`rerank`.
+
+    Returns:
+        (q, g) float32 re-ranked distances, same framework and device as ``q_g``.
+    """
+    _check_parameters(k1, k2, lambda_)
+
+    def squared(array: _arrays.Array, block: Any) -> Any:
+        low, _ = _arrays.value_range(array) if 0 not in array.shape else (0.0, 0.0)
+        if low < 0:
+            raise ValueError(f"{array.name} must hold non-negative distances, got a minimum of {low}")
+        return block * block
+
+    like, dense = _square_blocks(q_g, q_q, g_g, squared)
+    return _rerank_dense(like, dense, like.shape[0], k1, k2, lambda_)
+
+
+def rerank_similarities(q_g: Any, q_q: Any, g_g: Any, k1: int = 20, k2: int = 6,
+                        lambda_: float = 0.3) -> Any:
+    """k-reciprocal re-ranking from cosine similarity matrices, D = (2 - 2 s)^2.
+
+    The convention of the AICity 2020 winning code, which edits the similarity matrices
+    (camera, direction and track penalties) before re-ranking. For L2-normalised features
+    2 - 2 s is the squared Euclidean distance, so D matches :func:`rerank`'s squared.
+
+    Args:
+        q_g: (q, g) query-gallery cosine similarities, float32, finite.
+        q_q: (q, q) query-query similarities.
+        g_g: (g, g) gallery-gallery similarities.
+        k1, k2, lambda_: as in :func:`rerank`.
+
+    Returns:
+        (q, g) float32 re-ranked distances, same framework and device as ``q_g``.
+    """
+    _check_parameters(k1, k2, lambda_)
+
+    def distance(array: _arrays.Array, block: Any) -> Any:
+        d = 2.0 - 2.0 * block
+        return d * d
+
+    like, dense = _square_blocks(q_g, q_q, g_g, distance)
+    return _rerank_dense(like, dense, like.shape[0], k1, k2, lambda_)
