@@ -155,6 +155,36 @@ __device__ __forceinline__ void tile_dot(const void* __restrict__ x, int64_t n_r
   }
 }
 
+
+// ---------------------------------------------------------------------------------------
+// Launch and warp helpers of the re-ranking / Jaccard / topk_rows kernels.
+
+// Blocks for `work` items at `per_block` items per block, clamped to [1, 2^31 - 1]; kernels
+// launched with it stride over whatever the grid does not cover.
+inline unsigned capped_grid(int64_t work, int64_t per_block) {
+  const int64_t wanted = work <= 0 ? 1 : (work + per_block - 1) / per_block;
+  const int64_t max_blocks = 2147483647;
+  return static_cast<unsigned>(wanted < max_blocks ? wanted : max_blocks);
+}
+
+// Inclusive prefix sum of `value` over the lanes of a full warp (lane 0 first). Must be
+// called by all 32 lanes (full-mask shuffles).
+__device__ __forceinline__ long long warp_inclusive_sum(long long value) {
+  const int lane = static_cast<int>(threadIdx.x) & 31;
+#pragma unroll
+  for (int offset = 1; offset < 32; offset *= 2) {
+    const long long other = __shfl_up_sync(0xffffffffu, value, offset);
+    if (lane >= offset) value += other;
+  }
+  return value;
+}
+
+// Bits of the lanes below this one (for ranks within a __ballot_sync mask).
+__device__ __forceinline__ unsigned lanes_below_mask() {
+  const unsigned lane = threadIdx.x & 31u;
+  return lane == 0u ? 0u : (0xffffffffu >> (32u - lane));
+}
+
 }  // namespace detail
 }  // namespace cuda
 }  // namespace reid_fast

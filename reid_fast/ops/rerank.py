@@ -117,10 +117,12 @@ def _combine(jaccard: Any, dn_qg: Any, lambda_: float) -> Any:
     return jaccard
 
 
-def _finish(sparse: SparseRows, q: int, dn_qg: Any, lambda_: float) -> Any:
-    """Jaccard distances of the query rows [0, q) of V' against its gallery rows [q, N),
-    combined with the normalised original distances."""
-    jaccard = jaccard_distance_batched(sparse, sparse, [0, q], [q, sparse.rows])[0]
+def _finish(sparse: SparseRows, queries: tuple[int, int], gallery_start: int, dn_qg: Any,
+            lambda_: float) -> Any:
+    """Jaccard distances of the query rows [queries[0], queries[1]) of V' against its
+    gallery rows [gallery_start, N), combined with the normalised original distances."""
+    jaccard = jaccard_distance_batched(sparse, sparse, list(queries),
+                                       [gallery_start, sparse.rows])[0]
     return _combine(jaccard, dn_qg, float(lambda_))
 
 
@@ -151,7 +153,7 @@ def rerank(query: Any, gallery: Any, k1: int = 20, k2: int = 6, lambda_: float =
     sparse = expanded_neighbourhoods(rank, scale, k2, features=features)
     dn_qg = pairwise_distance(qa.value, ga.value, "sqeuclidean")
     dn_qg *= scale[:q].reshape(q, 1)
-    return _finish(sparse, q, dn_qg, lambda_)
+    return _finish(sparse, (0, q), q, dn_qg, lambda_)
 
 
 def _square_blocks(q_g: Any, q_q: Any, g_g: Any, transform) -> tuple[_arrays.Array, Any]:
@@ -200,7 +202,7 @@ def _rerank_dense(like: _arrays.Array, dense: Any, q: int, k1: int, k2: int,
     scale = _row_scale(like, row_max)
     sparse = expanded_neighbourhoods(rank, scale, k2, dense=dense)
     dn_qg = dense[:q, q:] * scale[:q].reshape(q, 1)
-    return _finish(sparse, q, dn_qg, lambda_)
+    return _finish(sparse, (0, q), q, dn_qg, lambda_)
 
 
 def rerank_distances(q_g: Any, q_q: Any, g_g: Any, k1: int = 20, k2: int = 6,
