@@ -434,3 +434,149 @@ def run_dtype_checks() -> None:
                                    f"{dtype} {metric}")
             values, indices = reid_fast.knn(x, y, 40, metric)
             assert_valid_knn(to_numpy(values), to_numpy(indices), expected, tol, 40)
+
+
+# --------------------------------------------------------------------------------------
+# Re-ranking, Jaccard distance and topk_rows (tests/test_rerank.py, test_jaccard.py,
+# test_topk_rows.py)
+# --------------------------------------------------------------------------------------
+
+# Re-ranked distances and Jaccard distances lie in [0, 1] (Dn is normalised by the row
+# maximum, J is a ratio), so one absolute tolerance serves every case. The op reads the
+# same rounded inputs as the float64 reference; what differs is float32 rounding in the
+# distances (~1e-6 relative), in exp(-Dn), in the row sums of V and V' and in the sums of
+# minima: a few 1e-7 each, ~1e-6 together. 1e-4 (DESIGN.md 7) is two orders of magnitude
+# above that and far below any real mistake (a missing or extra member of R*(i) moves
+# distances by ~1e-2).
+RERANK_ATOL = 1e-4
+
+
+def clustered_features(
+    rng: np.random.Generator, rows: int, d: int, identities: int, noise: float = 0.35
+) -> tuple[np.ndarray, np.ndarray]:
+    """(rows, d) float64 features of a few identities: each row is its identity's centre
+    (unit-norm Gaussian direction) plus Gaussian noise of ``noise`` per unit norm, the
+    realistic re-ranking case (several noisy samples per identity). Also returns the (rows,)
+    int64 identity labels."""
+    centres = rng.standard_normal((identities, d))
+    centres /= np.linalg.norm(centres, axis=1, keepdims=True)
+    labels = rng.integers(0, identities, size=rows)
+    features = centres[labels] + noise / np.sqrt(d) * rng.standard_normal((rows, d))
+    return features, labels
+
+
+def boundary_gaps_ok(Dn: np.ndarray, positions: tuple[int, ...], min_gap: float = 2e-5) -> bool:
+    """Whether every row of the normalised distances Dn (N, N) is free of near-ties at the
+    given sorted positions: for each p, the (p+1)-th and (p+2)-th smallest values are either
+    exactly equal (an exact tie, which the op must break by index like the reference) or at
+    least ``min_gap`` apart.
+
+    Re-ranking is discontinuous in its input: which items make the first k + 1 of a row
+    (k = k1, h; and the first k2) decides the reciprocal sets. A float32 implementation can
+    legitimately order two items whose float64 distances differ by ~1e-6 the other way, and
+    then its result differs from the reference by far more than any tolerance. Tests draw
+    inputs without such near-ties, so that any disagreement is a real mistake.
+    """
+    s = np.sort(Dn, axis=1)
+    n = s.shape[1]
+    for p in positions:
+        if p < 0 or p + 1 >= n:
+            continue
+        gap = s[:, p + 1] - s[:, p]
+        if np.any((gap != 0) & (gap < min_gap)):
+            return False
+    return True
+
+
+def rerank_boundaries(k1: int, k2: int) -> tuple[int, ...]:
+    """Sorted positions whose near-ties matter for re-ranking (see boundary_gaps_ok): the
+    last of rank_k1 (position k1), of rank_h (position h) and of the first k2 (k2 - 1)."""
+    h = int(np.around(k1 / 2))
+    return (k1, h, k2 - 1)
+
+
+def assert_rerank_close(
+    got: Any, expected: np.ndarray, atol: float = RERANK_ATOL, what: str = "", k: int = 10
+) -> None:
+    """A re-ranked (q, g) float32 result against the float64 reference.
+
+    1. Same shape, float32, finite, every value within ``atol`` of the reference.
+    2. Tie-aware rank lists: each row sorted by the op's values (stable, so equal values by
+       the lower index) must be the reference's order except among items whose reference
+       values differ by less than ``atol``: reading the reference values in the op's
+       order, no item may come after one whose reference value is more than ``atol``
+       larger.
+    3. The op's top-k of each row is a valid reference top-k within ``atol``
+       (assert_valid_knn: same order statistics, no nearer item left out).
+    """
+    got = to_numpy(got)
+    expected = np.asarray(expected, dtype=np.float64)
+    assert got.shape == expected.shape, (got.shape, expected.shape)
+    assert got.dtype == np.float32, got.dtype
+    tol = np.full(expected.shape, atol)
+    assert_distances_close(got, expected, tol, what)
+    n, m = expected.shape
+    if n == 0 or m == 0:
+        return
+    order = np.argsort(got, axis=1, kind="stable")
+    in_our_order = np.take_along_axis(expected, order, axis=1)
+    overtaken = np.maximum.accumulate(in_our_order, axis=1) - in_our_order
+    bad = overtaken > atol
+    if bad.any():
+        row, position = np.argwhere(bad)[0]
+        earlier = int(np.argmax(in_our_order[row, : position + 1]))
+        raise AssertionError(
+            f"{what}: row {row}: gallery item {order[row, position]} (reference "
+            f"{in_our_order[row, position]!r}) is ranked after item {order[row, earlier]} "
+            f"(reference {in_our_order[row, earlier]!r}), more than {atol} apart"
+        )
+    k = min(k, m)
+    values = np.take_along_axis(got, order[:, :k], axis=1)
+    assert_valid_knn(values, order[:, :k], expected, tol, k)
+
+
+def sparse_rows(
+    dense: np.ndarray,
+    framework: str = "numpy",
+    device: str = "cpu",
+    explicit_zeros: np.ndarray | None = None,
+) -> Any:
+    """reid_fast.SparseRows (CSR) holding the non-zero entries of ``dense`` (rows, L):
+    indptr int64 (rows + 1,), indices int64 ascending within each row, values float32.
+    ``explicit_zeros`` (bool, same shape) marks zero entries to store anyway."""
+    dense = np.asarray(dense, dtype=np.float32)
+    rows, columns = dense.shape
+    stored = dense != 0
+    if explicit_zeros is not None:
+        stored = stored | np.asarray(explicit_zeros, dtype=bool)
+    indptr = np.zeros(rows + 1, dtype=np.int64)
+    indptr[1:] = np.cumsum(stored.sum(axis=1))
+    r, c = np.nonzero(stored)  # row-major: ascending columns within each row
+    indices = c.astype(np.int64)
+    values = dense[r, c].astype(np.float32)
+    return reid_fast.SparseRows(
+        *(_on(a, framework, device) for a in (indptr, indices, values)), columns
+    )
+
+
+def _on(array: np.ndarray, framework: str, device: str) -> Any:
+    """``array`` (any dtype, kept) as an array of ``framework`` on ``device``."""
+    if framework == "numpy":
+        return np.ascontiguousarray(array)
+    if framework == "torch":
+        return torch.from_numpy(np.ascontiguousarray(array)).to(device)
+    if framework == "cupy":
+        return cupy_module().asarray(array)
+    raise ValueError(framework)
+
+
+def dense_jaccard(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """The Jaccard distance straight from its definition, by broadcasting (small inputs
+    only): 1 - sum_l min(a_il, b_jl) / sum_l max(a_il, b_jl), 1 where the sum of maxima is 0."""
+    a = np.asarray(a, dtype=np.float64)[:, None, :]
+    b = np.asarray(b, dtype=np.float64)[None, :, :]
+    minima = np.minimum(a, b).sum(axis=2)
+    maxima = np.maximum(a, b).sum(axis=2)
+    out = np.ones(minima.shape)
+    np.divide(minima, maxima, out=out, where=maxima > 0)
+    return np.where(maxima > 0, 1.0 - out, 1.0)

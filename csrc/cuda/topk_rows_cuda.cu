@@ -1,0 +1,225 @@
+// topk_rows on CUDA: the k smallest entries of each row of a dense float32 (n, m) matrix,
+// ascending, ties by the lower index (common/topk.h), and optionally each row's maximum.
+//
+// Kernels, all on the caller's stream:
+//   topk_rows_select_kernel  one warp per (row, column split); 256-thread blocks (8 warps),
+//                            grid-stride over the n * S warp items. The 32 lanes read 32
+//                            consecutive columns (coalesced); the candidates the heap accepts
+//                            are found with one __ballot_sync and lane 0 pushes them in
+//                            increasing column order. The heap lives in global memory: the
+//                            output row when S == 1, else the partial list [row][split][k] in
+//                            the workspace. The heap root is cached in registers of every lane
+//                            and refreshed only after a push. At the end lane 0 sorts the heap.
+//   topk_rows_merge_kernel   (S > 1 only) one thread per row: merge_sorted_lists over the S
+//                            partial lists, row_max = max of the S partial maxima.
+// S (splits of the columns) is > 1 only when there are too few rows to fill the GPU.
+//
+// Workspace (S > 1 only): partial_values float [n * S * k], partial_indices int64
+// [n * S * k], partial_max float [n * S].
+#include <cuda_runtime.h>
+
+#include <cmath>
+#include <cstddef>
+#include <cstdint>
+
+#include "common/topk.h"
+#include "cuda/cuda_common.cuh"
+
+namespace reid_fast {
+namespace cuda {
+namespace detail {
+namespace {
+
+constexpr int kTopkThreads = 256;
+constexpr int kTopkWarpSize = 32;
+constexpr int kTopkWarpsPerBlock = kTopkThreads / kTopkWarpSize;
+constexpr unsigned kTopkFullMask = 0xffffffffu;
+constexpr int kTopkMergeThreads = 128;
+// A warp per split must have at least this many columns to scan for a split to pay off.
+constexpr int64_t kTopkMinColumnsPerSplit = 2048;
+// Warps in flight wanted per SM before columns are split.
+constexpr int64_t kTopkTargetWarpsPerSm = 32;
+
+// Number of column splits S. The same function sizes the workspace and runs the op.
+int64_t topk_rows_splits(int64_t n, int64_t m, int64_t k, int device_id) {
+  if (n <= 0 || m <= 0 || k <= 0) return 1;
+  int sms = 0;
+  check_cuda(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device_id),
+             "cudaDeviceGetAttribute(cudaDevAttrMultiProcessorCount)");
+  if (sms < 1) sms = 1;
+  const int64_t target_warps = kTopkTargetWarpsPerSm * static_cast<int64_t>(sms);
+  if (n >= target_warps) return 1;
+  int64_t splits = (target_warps + n - 1) / n;
+  if (splits > kMaxMergeLists) splits = kMaxMergeLists;
+  const int64_t by_columns = m / kTopkMinColumnsPerSplit;
+  if (splits > by_columns) splits = by_columns;
+  // Keep S * k <= m: the partial lists are never larger than the matrix row.
+  const int64_t by_k = m / k;
+  if (splits > by_k) splits = by_k;
+  return splits < 1 ? 1 : splits;
+}
+
+struct TopkRowsLayout {
+  float* partial_values;     // [n][S][k], S > 1 only
+  int64_t* partial_indices;  // [n][S][k], S > 1 only
+  float* partial_max;        // [n][S], S > 1 only
+};
+
+TopkRowsLayout carve_topk_rows(WorkspaceCarver& carver, int64_t n, int64_t k, int64_t splits) {
+  TopkRowsLayout layout{};
+  if (splits > 1) {
+    const int64_t lists = n * splits;
+    layout.partial_values = carver.take<float>(lists * k);
+    layout.partial_indices = carver.take<int64_t>(lists * k);
+    layout.partial_max = carver.take<float>(lists);
+  }
+  return layout;
+}
+
+// Warp item w = row * splits + split scans columns [split * chunk, min(m, (split + 1) * chunk))
+// of row `row` into the heap at heap_values / heap_indices + w * k and writes the maximum of
+// those columns to max_out[w] (max_out may be nullptr). With splits == 1 the item is the row,
+// so the heaps are the output rows.
+__global__ void __launch_bounds__(kTopkThreads)
+    topk_rows_select_kernel(const float* __restrict__ matrix, int64_t n, int64_t m, int64_t k,
+                            int64_t splits, float* heap_values, int64_t* heap_indices,
+                            float* max_out) {
+  const int lane = static_cast<int>(threadIdx.x) % kTopkWarpSize;
+  const int64_t warp_in_grid = static_cast<int64_t>(blockIdx.x) * kTopkWarpsPerBlock +
+                               static_cast<int64_t>(threadIdx.x) / kTopkWarpSize;
+  const int64_t warps_in_grid = static_cast<int64_t>(gridDim.x) * kTopkWarpsPerBlock;
+  const int64_t items = n * splits;
+  const int64_t chunk = (m + splits - 1) / splits;
+
+  // The item depends on the warp only: every loop below is warp-uniform, so the full-mask
+  // ballots, shuffles and __syncwarp calls are reached by all 32 lanes together.
+  for (int64_t item = warp_in_grid; item < items; item += warps_in_grid) {
+    const int64_t row = item / splits;
+    const int64_t split = item - row * splits;
+    const int64_t col_begin = split * chunk;
+    const int64_t col_end = col_begin + chunk < m ? col_begin + chunk : m;
+    const float* row_data = matrix + row * m;
+    TopkHeap heap{heap_values + item * k, heap_indices + item * k, k, 0};
+
+    // The heap root, valid once the heap is full (identical in every lane).
+    float root_value = INFINITY;
+    int64_t root_index = kEmptyIndex;
+    float lane_max = -INFINITY;
+
+    for (int64_t col0 = col_begin; col0 < col_end; col0 += kTopkWarpSize) {
+      const int64_t col = col0 + lane;
+      const bool valid = col < col_end;
+      const float v = valid ? row_data[col] : 0.0f;
+      if (valid) lane_max = fmaxf(lane_max, v);
+      // k == 0 accepts nothing (the heap has no root to compare with).
+      const bool want = valid && k > 0 &&
+                        (heap.size < k || ranks_before(v, col, root_value, root_index));
+      const unsigned accepted = __ballot_sync(kTopkFullMask, want);
+      if (accepted != 0u) {  // warp-uniform (the ballot is the same in every lane)
+        if (lane == 0) {
+          // In increasing lane (= column) order; push rejects what no longer qualifies.
+          unsigned pending = accepted;
+          while (pending != 0u) {
+            const int b = __ffs(static_cast<int>(pending)) - 1;
+            pending &= pending - 1u;
+            heap.push(row_data[col0 + b], col0 + b);
+          }
+        }
+        // push grows the heap by one per candidate until it is full: the same count in
+        // every lane, lane 0 included.
+        const int64_t grown = heap.size + __popc(accepted);
+        heap.size = grown < k ? grown : k;
+        __syncwarp(kTopkFullMask);  // lane 0's heap writes are visible to the whole warp
+        if (heap.size == k) {
+          root_value = heap.values[0];
+          root_index = heap.indices[0];
+        }
+        // Every lane has read the root before lane 0 may change it again.
+        __syncwarp(kTopkFullMask);
+      }
+    }
+
+    float item_max = lane_max;
+#pragma unroll
+    for (int offset = kTopkWarpSize / 2; offset > 0; offset /= 2) {
+      item_max = fmaxf(item_max, __shfl_xor_sync(kTopkFullMask, item_max, offset));
+    }
+    if (lane == 0) {
+      heap.sort_ascending();  // unfilled slots become (+inf, kEmptyIndex)
+      if (max_out != nullptr) max_out[item] = item_max;
+    }
+    // The next item's heap is elsewhere, but keep the warp together between items.
+    __syncwarp(kTopkFullMask);
+  }
+}
+
+// One thread per row: merges its S sorted partial lists into the outputs.
+__global__ void __launch_bounds__(kTopkMergeThreads)
+    topk_rows_merge_kernel(const float* __restrict__ partial_values,
+                           const int64_t* __restrict__ partial_indices,
+                           const float* __restrict__ partial_max, int64_t n, int64_t k,
+                           int64_t splits, float* __restrict__ values,
+                           int64_t* __restrict__ indices, float* __restrict__ row_max) {
+  const int64_t stride = static_cast<int64_t>(gridDim.x) * kTopkMergeThreads;
+  for (int64_t row = static_cast<int64_t>(blockIdx.x) * kTopkMergeThreads + threadIdx.x;
+       row < n; row += stride) {
+    const int64_t lists_offset = row * splits * k;
+    merge_sorted_lists(partial_values + lists_offset, partial_indices + lists_offset, splits,
+                       k, values + row * k, indices + row * k);
+    if (row_max != nullptr) {
+      float best = -INFINITY;
+      for (int64_t s = 0; s < splits; ++s) best = fmaxf(best, partial_max[row * splits + s]);
+      row_max[row] = best;
+    }
+  }
+}
+
+}  // namespace
+}  // namespace detail
+
+std::size_t topk_rows_workspace_bytes(int64_t n, int64_t m, int64_t k, int device_id) {
+  const int64_t splits = detail::topk_rows_splits(n, m, k, device_id);
+  WorkspaceCarver carver;
+  detail::carve_topk_rows(carver, n, k, splits);
+  return carver.bytes();
+}
+
+void topk_rows(const TopkRowsArgs& args, void* stream_ptr) {
+  using namespace detail;
+  const int64_t n = args.matrix.shape[0];
+  const int64_t m = args.matrix.shape[1];
+  const int64_t k = args.k;
+  float* row_max = args.row_max.data != nullptr ? args.row_max.as<float>() : nullptr;
+  if (n <= 0) return;                         // no rows: nothing to enqueue
+  if (k <= 0 && row_max == nullptr) return;   // nothing requested
+
+  DeviceGuard guard(args.matrix.device_id);
+  cudaStream_t stream = static_cast<cudaStream_t>(stream_ptr);
+
+  const int64_t kk = k > 0 ? k : 0;
+  const int64_t splits = topk_rows_splits(n, m, kk, args.matrix.device_id);
+  WorkspaceCarver carver(args.workspace.data);
+  const TopkRowsLayout layout = carve_topk_rows(carver, n, kk, splits);
+
+  float* values = args.values.as<float>();
+  int64_t* indices = args.indices.as<int64_t>();
+  float* heap_values = splits > 1 ? layout.partial_values : values;
+  int64_t* heap_indices = splits > 1 ? layout.partial_indices : indices;
+  float* max_out = splits > 1 ? layout.partial_max : row_max;
+
+  const unsigned blocks = capped_grid(n * splits, kTopkWarpsPerBlock);
+  topk_rows_select_kernel<<<blocks, kTopkThreads, 0, stream>>>(
+      args.matrix.as<float>(), n, m, kk, splits, heap_values, heap_indices, max_out);
+  check_launch("topk_rows_select_kernel");
+
+  if (splits > 1) {
+    const unsigned merge_blocks = capped_grid(n, kTopkMergeThreads);
+    topk_rows_merge_kernel<<<merge_blocks, kTopkMergeThreads, 0, stream>>>(
+        layout.partial_values, layout.partial_indices, layout.partial_max, n, kk, splits,
+        values, indices, row_max);
+    check_launch("topk_rows_merge_kernel");
+  }
+}
+
+}  // namespace cuda
+}  // namespace reid_fast
