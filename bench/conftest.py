@@ -11,7 +11,7 @@ tree was dirty), reid_fast.build_info(), the torch version, every benchmark's me
 median / min seconds and peak memory, and the ours-vs-baseline ratios per size.
 
 Marks: ``large`` (the all-vs-all sizes; deselect with -m "not large"), ``cuda`` (skipped
-when reid_fast cannot use CUDA).
+when reid_fast cannot use CUDA), ``msmt`` (MSMT17-size re-ranking, also ``large``).
 """
 
 from __future__ import annotations
@@ -57,6 +57,9 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "large: all-vs-all sizes, slow on CPU (deselect with -m 'not large')")
     config.addinivalue_line(
         "markers", "cuda: needs reid_fast with CUDA and a usable device (skipped otherwise)"
+    )
+    config.addinivalue_line(
+        "markers", "msmt: MSMT17-size re-ranking (N = 93,820), many minutes on a CPU (deselect with -m 'not msmt')"
     )
     config.stash[RESULTS_KEY] = []
 

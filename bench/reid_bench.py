@@ -323,6 +323,166 @@ def slug(text: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", text).strip("-") or "unknown"
 
 
+# --------------------------------------------------------------------------------------
+# Re-ranking (bench/test_rerank.py)
+# --------------------------------------------------------------------------------------
+
+RERANK_PARAMS: dict[str, Any] = {"k1": 20, "k2": 6, "lambda_": 0.3}
+"""The defaults of reid_fast.rerank, used by every re-ranking benchmark (Size.k = k1)."""
+
+RERANK_SIZES = {
+    # AICity 2020 track 2 test split (333 identities, ~55 images each).
+    "aicity": Size("aicity", n=1052, m=18290, d=512, k=20),
+    # MSMT17 test split (3,060 identities, ~31 images each): N = 93,820.
+    "msmt17": Size("msmt17", n=11659, m=82161, d=512, k=20, large=True),
+}
+
+PUBLIC_RERANK_BYTES_PER_N2 = 20
+"""Memory of the public re-ranking implementations, about 20 bytes x N^2 (DESIGN.md 3.2:
+a float32 original distance, its float32 normalised copy, V and V' in float32/float16,
+the argsort's int32 ranks)."""
+
+REFERENCE_RERANK_BYTES_PER_N2 = 32
+"""The literal float64 reference of this package (reid_fast.reference.rerank_from_matrix,
+fed by :func:`reference_rerank`) holds four dense N x N float64 arrays at its peak: D, Dn,
+V and V'."""
+
+CLUSTER_IMAGES_PER_IDENTITY = 50
+CLUSTER_NOISE = 1.0
+
+
+def make_clustered_inputs(size: Size, device: str, dtype: str, seed: int = 0) -> tuple[Any, Any]:
+    """L2-normalised clustered features, the realistic re-ranking input: identities with
+    unit-norm Gaussian centres, ``CLUSTER_IMAGES_PER_IDENTITY`` images each on average,
+    each image its centre plus Gaussian noise of norm ~``CLUSTER_NOISE`` (cosine similarity
+    ~0.5 within an identity, ~0 +- 0.05 across at d = 512). Queries and gallery are drawn
+    from the same identities. Returns torch tensors x (n, d) and y (m, d) of ``dtype`` on
+    ``device``."""
+    import torch
+
+    generator = torch.Generator().manual_seed(seed)
+    total = size.n + size.m
+    identities = max(1, total // CLUSTER_IMAGES_PER_IDENTITY)
+    centres = torch.nn.functional.normalize(torch.randn(identities, size.d, generator=generator), dim=1)
+    labels = torch.randint(identities, (total,), generator=generator)
+    noise = torch.randn(total, size.d, generator=generator) * (CLUSTER_NOISE / size.d**0.5)
+    features = torch.nn.functional.normalize(centres[labels] + noise, dim=1)
+    x, y = features[: size.n], features[size.n :]
+    return (
+        x.to(device=device, dtype=getattr(torch, dtype)).contiguous(),
+        y.to(device=device, dtype=getattr(torch, dtype)).contiguous(),
+    )
+
+
+def ours_rerank(x: Any, y: Any, k: int) -> Any:
+    import reid_fast
+
+    return reid_fast.rerank(x, y, **RERANK_PARAMS)
+
+
+def squared_euclidean_gemm(features: Any) -> Any:
+    """(N, N) float64 squared Euclidean distances of (N, d) float64 features through one
+    GEMM, |x|^2 + |y|^2 - 2 <x, y> clipped at 0, in place (one N x N array): how the public
+    toolkits compute the original distance (torch addmm or numpy matmul)."""
+    import numpy as np
+
+    # A copied transpose: NumPy sends `a @ a.T` to BLAS SYRK, which segfaults in OpenBLAS
+    # at this size (numpy/numpy#19685: dgemm_oncopy on large a @ a.T; a @ copy(a.T) works).
+    D = features @ np.ascontiguousarray(features.T)
+    squares = np.einsum("ij,ij->i", features, features)
+    D *= -2.0
+    D += squares[:, None]
+    D += squares[None, :]
+    np.maximum(D, 0.0, out=D)
+    return D
+
+
+def reference_rerank(x: Any, y: Any, k: int) -> Any:
+    """The literal NumPy reference from features, as the public toolkits run it: D by a
+    float64 GEMM (:func:`squared_euclidean_gemm`), then
+    reid_fast.reference.rerank_from_matrix (dense float64: D, Dn, V and V' are N x N).
+
+    reid_fast.reference.rerank itself computes D as sums of squared differences, which is
+    exact but takes N^2 d element operations in NumPy (~2e11 at AICity size, many minutes):
+    it would time NumPy broadcasting rather than re-ranking."""
+    import torch
+
+    from reid_fast.reference import rerank_from_matrix
+
+    features = torch.cat([x, y]).to("cpu", torch.float64).numpy()  # (N, d), the values the op sees
+    D = squared_euclidean_gemm(features)
+    return rerank_from_matrix(D, int(x.shape[0]), **RERANK_PARAMS)
+
+
+RERANK_OPS: dict[str, tuple[str, Callable[..., Any]]] = {
+    "ours": ("reid_fast.rerank(k1=20, k2=6, lambda_=0.3) from features", ours_rerank),
+    "baseline": (
+        "literal NumPy float64 reference: float64 GEMM distances + reid_fast.reference.rerank_from_matrix",
+        reference_rerank,
+    ),
+}
+
+
+def measure_rerank_peak_memory(side: str, size: Size, device: str, dtype: str) -> dict[str, Any]:
+    """Peak memory of one re-ranking call (clustered inputs), like :func:`measure_peak_memory`:
+    CPU in a fresh Python process (VmHWM reset), CUDA through torch's allocator statistics.
+    The fresh process also reports how long its call took (``fresh_process_call_s``)."""
+    fn = RERANK_OPS[side][1]
+    if device == "cuda":
+        x, y = make_clustered_inputs(size, device, dtype)
+        fn(x, y, size.k)  # warm-up
+        peak, method = cuda_peak_allocated(lambda: fn(x, y, size.k))
+        return {"peak_memory_bytes": peak, "peak_memory_method": method}
+    spec = {"side": side, "size": asdict(size), "device": device, "dtype": dtype}
+    import reid_fast
+
+    env = dict(os.environ)
+    package_parent = str(Path(reid_fast.__file__).resolve().parent.parent)
+    bench_dir = str(Path(__file__).resolve().parent)
+    env["PYTHONPATH"] = os.pathsep.join([package_parent, bench_dir] + [p for p in sys.path if p])
+    code = "import sys, reid_bench; reid_bench._child_rerank_peak_rss(sys.argv[1])"
+    completed = subprocess.run(
+        [sys.executable, "-c", code, json.dumps(spec)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=3600,
+        check=False,
+    )
+    if completed.returncode != 0:
+        return {
+            "peak_memory_bytes": None,
+            "peak_memory_method": "failed",
+            "peak_memory_error": completed.stderr[-2000:],
+        }
+    result = json.loads(completed.stdout.strip().splitlines()[-1])
+    return {
+        "peak_memory_bytes": result["peak_bytes"],
+        "peak_memory_method": "fresh process, " + result["method"],
+        "fresh_process_call_s": result["seconds"],
+    }
+
+
+def _child_rerank_peak_rss(spec_json: str) -> None:
+    spec = json.loads(spec_json)
+    size = Size(**spec["size"])
+    fn = RERANK_OPS[spec["side"]][1]
+    # Warm up (thread pools, library state) on a tiny problem: N = 72 > k1 + 1.
+    tiny = Size("tiny", n=8, m=64, d=size.d, k=size.k)
+    fn(*make_clustered_inputs(tiny, spec["device"], spec["dtype"], seed=1), tiny.k)
+    x, y = make_clustered_inputs(size, spec["device"], spec["dtype"])
+    elapsed: list[float] = []
+
+    def call() -> Any:
+        start = time.perf_counter()
+        out = fn(x, y, size.k)
+        elapsed.append(time.perf_counter() - start)
+        return out
+
+    peak, method = peak_rss_growth(call)
+    print(json.dumps({"peak_bytes": peak, "method": method, "seconds": elapsed[0]}))
+
+
 if __name__ == "__main__":
     if len(sys.argv) == 3 and sys.argv[1] == "peak-rss":
         _child_peak_rss(sys.argv[2])

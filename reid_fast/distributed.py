@@ -85,7 +85,8 @@ def rerank(
         raise RuntimeError("reid_fast.distributed.rerank needs torch.distributed to be "
                            "initialised (torch.distributed.init_process_group, or torchrun)")
     _check_parameters(k1, k2, lambda_)
-    qa, ga = _arrays.feature_pair(query, gallery, build_has_cuda())
+    qa, ga = _arrays.feature_pair(query, gallery, build_has_cuda(), ("query", "gallery"),
+                                  always_check_finite=True)
     if qa.framework != "torch":
         raise TypeError(f"query must be a torch.Tensor for torch.distributed, got {qa.framework}")
     q, g = qa.shape[0], ga.shape[0]

@@ -116,6 +116,9 @@ __global__ void __launch_bounds__(kTopkThreads)
                         (heap.size < k || ranks_before(v, col, root_value, root_index));
       const unsigned accepted = __ballot_sync(kTopkFullMask, want);
       if (accepted != 0u) {  // warp-uniform (the ballot is the same in every lane)
+        // push grows the heap by one per candidate until it is full: the same count in
+        // every lane. Computed before lane 0's pushes, which advance lane 0's heap.size.
+        const int64_t grown = heap.size + __popc(accepted);
         if (lane == 0) {
           // In increasing lane (= column) order; push rejects what no longer qualifies.
           unsigned pending = accepted;
@@ -125,9 +128,6 @@ __global__ void __launch_bounds__(kTopkThreads)
             heap.push(row_data[col0 + b], col0 + b);
           }
         }
-        // push grows the heap by one per candidate until it is full: the same count in
-        // every lane, lane 0 included.
-        const int64_t grown = heap.size + __popc(accepted);
         heap.size = grown < k ? grown : k;
         __syncwarp(kTopkFullMask);  // lane 0's heap writes are visible to the whole warp
         if (heap.size == k) {

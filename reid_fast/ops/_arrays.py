@@ -199,13 +199,19 @@ def check_cuda_usable(like: Array, build_has_cuda: bool) -> None:
         )
 
 
-def feature_pair(x: Any, y: Any, build_has_cuda: bool) -> tuple[Array, Array]:
-    """Validated, contiguous x (n, d) and y (m, d) of one framework, device and dtype."""
-    xa = feature_matrix("x", x)
-    ya = feature_matrix("y", y)
+def feature_pair(
+    x: Any, y: Any, build_has_cuda: bool, names: tuple[str, str] = ("x", "y"),
+    always_check_finite: bool = False,
+) -> tuple[Array, Array]:
+    """Validated, contiguous x (n, d) and y (m, d) of one framework, device and dtype.
+
+    ``names`` are the argument names errors use; ``always_check_finite`` checks NaN/Inf
+    here even where the CPU kernels would (for callers that pass derived arrays on)."""
+    xa = feature_matrix(names[0], x)
+    ya = feature_matrix(names[1], y)
     same_kind(xa, ya)
     check_cuda_usable(xa, build_has_cuda)
-    if xa.device == "cuda" or xa.shape[0] == 0 or ya.shape[0] == 0:
+    if always_check_finite or xa.device == "cuda" or xa.shape[0] == 0 or ya.shape[0] == 0:
         # The CPU kernels check finiteness while they pack the inputs, for free, but do not
         # run when either side is empty; on CUDA the framework checks it here (one sync).
         require_finite(xa)

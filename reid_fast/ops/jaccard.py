@@ -30,9 +30,13 @@ class SparseRows(NamedTuple):
         return int(self.indptr.shape[0]) - 1
 
 
-def _checked(name: str, rows: SparseRows) -> tuple[_arrays.Array, SparseRows]:
+def _require_sparse_rows(name: str, rows: Any) -> None:
     if not isinstance(rows, SparseRows):
         raise TypeError(f"{name} must be a reid_fast.SparseRows, got {type(rows).__name__}")
+
+
+def _checked(name: str, rows: SparseRows) -> tuple[_arrays.Array, SparseRows]:
+    _require_sparse_rows(name, rows)
     indptr = _arrays.wrap(f"{name}.indptr", rows.indptr)
     indices = _arrays.wrap(f"{name}.indices", rows.indices)
     values = _arrays.wrap(f"{name}.values", rows.values)
@@ -165,4 +169,6 @@ def jaccard_distance(query: SparseRows, gallery: SparseRows) -> Any:
 
     See :func:`jaccard_distance_batched` for the definition and argument rules.
     """
+    _require_sparse_rows("query", query)
+    _require_sparse_rows("gallery", gallery)
     return jaccard_distance_batched(query, gallery, [0, query.rows], [0, gallery.rows])[0]

@@ -144,7 +144,8 @@ def rerank(query: Any, gallery: Any, k1: int = 20, k2: int = 6, lambda_: float =
         (q, g) float32 re-ranked distances, same framework and device as ``query``.
     """
     _check_parameters(k1, k2, lambda_)
-    qa, ga = _arrays.feature_pair(query, gallery, build_has_cuda())
+    qa, ga = _arrays.feature_pair(query, gallery, build_has_cuda(), ("query", "gallery"),
+                                  always_check_finite=True)
     q, g = qa.shape[0], ga.shape[0]
     _check_size(q, g, k1)
     features = _arrays.concat_rows(qa, [qa.value, ga.value])
@@ -169,9 +170,12 @@ def _square_blocks(q_g: Any, q_q: Any, g_g: Any, transform) -> tuple[_arrays.Arr
         blocks[name] = array
     qg, qq, gg = blocks["q_g"], blocks["q_q"], blocks["g_g"]
     for array in (qq, gg):
-        if (array.framework, array.device_label) != (qg.framework, qg.device_label):
-            raise ValueError(f"{array.name} must be a {qg.framework} array on {qg.device_label} "
-                             f"like q_g, got {array.framework} on {array.device_label}")
+        if array.framework != qg.framework:
+            raise TypeError(f"{array.name} must be a {qg.framework} array like q_g, "
+                            f"got {array.framework}")
+        if array.device_label != qg.device_label:
+            raise ValueError(f"{array.name} must be on {qg.device_label} like q_g, "
+                             f"got {array.device_label}")
     q, g = qg.shape
     if qq.shape != (q, q):
         raise ValueError(f"q_q must be square with q_g's {q} query rows: shape ({q}, {q}), "
