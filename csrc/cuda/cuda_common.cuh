@@ -161,6 +161,14 @@ __device__ __forceinline__ void tile_dot(const void* __restrict__ x, int64_t n_r
 
 // Blocks for `work` items at `per_block` items per block, clamped to [1, 2^31 - 1]; kernels
 // launched with it stride over whatever the grid does not cover.
+// Merges each row's S sorted partial top-k lists ([n][S][k], from a gallery split) into
+// values / indices (n, k), and row_max[i] = max of partial_max[i][.] when row_max is not
+// null. Defined in device.cu; used by knn and topk_rows.
+void launch_merge_partial_topk(const float* partial_values, const int64_t* partial_indices,
+                               const float* partial_max, int64_t n, int64_t k, int64_t splits,
+                               float* values, int64_t* indices, float* row_max,
+                               cudaStream_t stream);
+
 inline unsigned capped_grid(int64_t work, int64_t per_block) {
   const int64_t wanted = work <= 0 ? 1 : (work + per_block - 1) / per_block;
   const int64_t max_blocks = 2147483647;

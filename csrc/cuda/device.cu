@@ -4,6 +4,7 @@
 
 #include <cstdint>
 
+#include "common/topk.h"
 #include "cuda/cuda_common.cuh"
 
 namespace reid_fast {
@@ -52,14 +53,44 @@ __global__ void __launch_bounds__(kAuxThreads)
   }
 }
 
+constexpr int kMergeThreads = 128;
+
+// One thread per row: merges its S sorted partial lists into the outputs.
+__global__ void __launch_bounds__(kMergeThreads)
+    merge_partial_topk_kernel(const float* __restrict__ partial_values,
+                              const int64_t* __restrict__ partial_indices,
+                              const float* __restrict__ partial_max, int64_t n, int64_t k,
+                              int64_t splits, float* __restrict__ values,
+                              int64_t* __restrict__ indices, float* __restrict__ row_max) {
+  const int64_t stride = static_cast<int64_t>(gridDim.x) * kMergeThreads;
+  for (int64_t row = static_cast<int64_t>(blockIdx.x) * kMergeThreads + threadIdx.x; row < n;
+       row += stride) {
+    const int64_t lists_offset = row * splits * k;
+    merge_sorted_lists(partial_values + lists_offset, partial_indices + lists_offset, splits,
+                       k, values + row * k, indices + row * k);
+    if (row_max != nullptr) {
+      float best = -INFINITY;
+      for (int64_t s = 0; s < splits; ++s) best = fmaxf(best, partial_max[row * splits + s]);
+      row_max[row] = best;
+    }
+  }
+}
+
 }  // namespace
+
+void launch_merge_partial_topk(const float* partial_values, const int64_t* partial_indices,
+                               const float* partial_max, int64_t n, int64_t k, int64_t splits,
+                               float* values, int64_t* indices, float* row_max,
+                               cudaStream_t stream) {
+  merge_partial_topk_kernel<<<capped_grid(n, kMergeThreads), kMergeThreads, 0, stream>>>(
+      partial_values, partial_indices, partial_max, n, k, splits, values, indices, row_max);
+  check_launch("merge_partial_topk_kernel");
+}
 
 void launch_row_aux(const void* data, DType dtype, int64_t rows, int64_t d, Metric metric,
                     float* out, cudaStream_t stream) {
   if (rows <= 0) return;
-  const int64_t wanted = (rows + kAuxRowsPerBlock - 1) / kAuxRowsPerBlock;
-  const int64_t max_blocks = 2147483647;  // gridDim.x limit; the kernel strides past it
-  const unsigned blocks = static_cast<unsigned>(wanted < max_blocks ? wanted : max_blocks);
+  const unsigned blocks = capped_grid(rows, kAuxRowsPerBlock);  // the kernel strides past it
   dispatch_loader(dtype, [&](auto loader) {
     using Loader = decltype(loader);
     row_aux_kernel<Loader><<<blocks, kAuxThreads, 0, stream>>>(data, rows, d, metric, out);

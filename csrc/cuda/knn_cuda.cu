@@ -9,7 +9,7 @@
 //                        feeds 8 query rows into per-row TopkHeaps. The heaps live in global
 //                        memory: the outputs when S == 1, else the partial lists [n][S][k]
 //                        in the workspace. At the end lane 0 sorts each heap.
-//   knn_merge_kernel     (S > 1 only) one thread per row: merge_sorted_lists over the S
+//   merge (device.cu)    (S > 1 only) one thread per row: merge_sorted_lists over the S
 //                        partial lists, and row_max = max of the S partial maxima.
 #include <cuda_runtime.h>
 
@@ -30,7 +30,6 @@ constexpr int kWarps = kTileThreads / kWarpSize;      // 8
 constexpr int kRowsPerWarp = kTile / kWarps;          // 8
 constexpr int kCandidatesPerLane = kTile / kWarpSize;  // 2
 constexpr unsigned kFullMask = 0xffffffffu;
-constexpr int kMergeThreads = 128;
 // Below this many gallery rows per split, splitting costs more than it gains.
 constexpr int64_t kMinColumnsPerSplit = 2048;
 
@@ -194,26 +193,6 @@ __global__ void __launch_bounds__(kTileThreads)
   }
 }
 
-// One thread per query row: merges its S sorted partial lists into the outputs.
-__global__ void __launch_bounds__(kMergeThreads)
-    knn_merge_kernel(const float* __restrict__ partial_values,
-                     const int64_t* __restrict__ partial_indices,
-                     const float* __restrict__ partial_max, int64_t n, int64_t k,
-                     int64_t splits, float* __restrict__ values, int64_t* __restrict__ indices,
-                     float* __restrict__ row_max) {
-  const int64_t stride = static_cast<int64_t>(gridDim.x) * kMergeThreads;
-  for (int64_t row = static_cast<int64_t>(blockIdx.x) * kMergeThreads + threadIdx.x; row < n;
-       row += stride) {
-    const int64_t lists_offset = row * splits * k;
-    merge_sorted_lists(partial_values + lists_offset, partial_indices + lists_offset, splits,
-                       k, values + row * k, indices + row * k);
-    if (row_max != nullptr) {
-      float best = -INFINITY;
-      for (int64_t s = 0; s < splits; ++s) best = fmaxf(best, partial_max[row * splits + s]);
-      row_max[row] = best;
-    }
-  }
-}
 
 }  // namespace
 }  // namespace detail
@@ -270,13 +249,8 @@ void knn(const KnnArgs& args, void* stream_ptr) {
   });
 
   if (splits > 1) {
-    const int64_t wanted = (n + kMergeThreads - 1) / kMergeThreads;
-    const int64_t max_blocks = 2147483647;
-    const unsigned blocks = static_cast<unsigned>(wanted < max_blocks ? wanted : max_blocks);
-    knn_merge_kernel<<<blocks, kMergeThreads, 0, stream>>>(
-        layout.partial_values, layout.partial_indices, layout.partial_max, n, k, splits,
-        values, indices, row_max);
-    check_launch("knn_merge_kernel");
+    launch_merge_partial_topk(layout.partial_values, layout.partial_indices, layout.partial_max,
+                              n, k, splits, values, indices, row_max, stream);
   }
 }
 

@@ -34,7 +34,6 @@ constexpr int kTopkThreads = 256;
 constexpr int kTopkWarpSize = 32;
 constexpr int kTopkWarpsPerBlock = kTopkThreads / kTopkWarpSize;
 constexpr unsigned kTopkFullMask = 0xffffffffu;
-constexpr int kTopkMergeThreads = 128;
 // A warp per split must have at least this many columns to scan for a split to pay off.
 constexpr int64_t kTopkMinColumnsPerSplit = 2048;
 // Warps in flight wanted per SM before columns are split.
@@ -153,26 +152,6 @@ __global__ void __launch_bounds__(kTopkThreads)
   }
 }
 
-// One thread per row: merges its S sorted partial lists into the outputs.
-__global__ void __launch_bounds__(kTopkMergeThreads)
-    topk_rows_merge_kernel(const float* __restrict__ partial_values,
-                           const int64_t* __restrict__ partial_indices,
-                           const float* __restrict__ partial_max, int64_t n, int64_t k,
-                           int64_t splits, float* __restrict__ values,
-                           int64_t* __restrict__ indices, float* __restrict__ row_max) {
-  const int64_t stride = static_cast<int64_t>(gridDim.x) * kTopkMergeThreads;
-  for (int64_t row = static_cast<int64_t>(blockIdx.x) * kTopkMergeThreads + threadIdx.x;
-       row < n; row += stride) {
-    const int64_t lists_offset = row * splits * k;
-    merge_sorted_lists(partial_values + lists_offset, partial_indices + lists_offset, splits,
-                       k, values + row * k, indices + row * k);
-    if (row_max != nullptr) {
-      float best = -INFINITY;
-      for (int64_t s = 0; s < splits; ++s) best = fmaxf(best, partial_max[row * splits + s]);
-      row_max[row] = best;
-    }
-  }
-}
 
 }  // namespace
 }  // namespace detail
@@ -213,11 +192,8 @@ void topk_rows(const TopkRowsArgs& args, void* stream_ptr) {
   check_launch("topk_rows_select_kernel");
 
   if (splits > 1) {
-    const unsigned merge_blocks = capped_grid(n, kTopkMergeThreads);
-    topk_rows_merge_kernel<<<merge_blocks, kTopkMergeThreads, 0, stream>>>(
-        layout.partial_values, layout.partial_indices, layout.partial_max, n, kk, splits,
-        values, indices, row_max);
-    check_launch("topk_rows_merge_kernel");
+    launch_merge_partial_topk(layout.partial_values, layout.partial_indices, layout.partial_max,
+                              n, kk, splits, values, indices, row_max, stream);
   }
 }
 
