@@ -7,7 +7,7 @@ in [0, 1]), and identical rank lists up to ties (reid_testing.assert_rerank_clos
 
 Re-ranking is discontinuous: which items make a row's first k + 1 decides the reciprocal
 sets, and a float32 implementation may order two items whose float64 distances differ by
-~1e-6 the other way. So random inputs are drawn without near-ties at the positions that
+~1e-7 the other way. So random inputs are drawn without near-ties at the positions that
 matter (reid_testing.boundary_gaps_ok); exact ties (duplicated features, integer
 features) are kept on purpose, since the op must break them by index exactly like the
 reference.
