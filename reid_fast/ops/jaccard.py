@@ -154,9 +154,8 @@ def jaccard_distance_batched(
         stream, capsules = _arrays.native_call_arrays(
             like, query.indptr, query.indices, query.values, gallery.indptr, gallery.indices,
             gallery.values, _to_device(like, q_splits), _to_device(like, g_splits),
-            _to_device(like, out_splits))
-        out_capsules = _arrays.native_call_arrays(like, out, scratch)[1]
-        _C.jaccard(*capsules, query.num_columns, max_gallery_rows, *out_capsules, stream)
+            _to_device(like, out_splits), out, scratch)
+        _C.jaccard(*capsules[:9], query.num_columns, max_gallery_rows, *capsules[9:], stream)
     return [
         out[start:end].reshape(q1 - q0, g1 - g0)
         for start, end, q0, q1, g0, g1 in zip(out_splits, out_splits[1:], q_splits, q_splits[1:],

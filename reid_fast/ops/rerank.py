@@ -99,12 +99,11 @@ def expanded_neighbourhoods(rank: Any, row_scale: Any, k2: int, *, features: Any
         like, _C.rerank_query_expansion_workspace_bytes(rows, k2, max_row_nnz, like.device))
 
     def query_expansion(counts, indptr, indices, values):
-        stream, capsules = _arrays.native_call_arrays(
-            like, rank, v.indptr, v.indices, v.values)
-        out_stream, out_capsules = _arrays.native_call_arrays(
-            like, counts, indptr, indices, values, qe_scratch)
-        _C.rerank_query_expansion(capsules[0], k2, *capsules[1:], max_row_nnz, *out_capsules,
-                                  stream)
+        stream, (rank_c, *v_c, counts_c, indptr_c, indices_c, values_c, scratch_c) = (
+            _arrays.native_call_arrays(like, rank, v.indptr, v.indices, v.values, counts, indptr,
+                                       indices, values, qe_scratch))
+        _C.rerank_query_expansion(rank_c, k2, *v_c, max_row_nnz, counts_c, indptr_c, indices_c,
+                                  values_c, scratch_c, stream)
 
     return _two_phase(like, rows, rows, query_expansion)
 
