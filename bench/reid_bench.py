@@ -1,10 +1,9 @@
 """Shared pieces of the benchmark suite: problem sizes, the timed operations (ours and the
 torch baselines), peak-memory measurement and a description of the machine.
 
-Also a small command-line entry point used by the suite itself: ``python
-bench/reid_bench.py peak-rss '<json spec>'`` runs one operation once in a fresh process and
-prints its peak resident-set growth (CPU peak memory is measured in a fresh process so
-that memory the allocator kept from earlier calls cannot hide a peak).
+CPU peak memory is measured by running the operation once in a fresh Python process
+(``_fresh_process_peak``), so that memory the allocator kept from earlier calls cannot
+hide a peak.
 """
 
 from __future__ import annotations
@@ -200,18 +199,26 @@ def measure_peak_memory(op: str, side: str, size: Size, device: str, dtype: str)
         peak, method = cuda_peak_allocated(lambda: fn(x, y, size.k))
         return {"peak_memory_bytes": peak, "peak_memory_method": method}
     spec = {"op": op, "side": side, "size": asdict(size), "device": device, "dtype": dtype}
+    return _fresh_process_peak("_child_peak_rss", spec, timeout=900)
+
+
+def _fresh_process_peak(child: str, spec: dict[str, Any], timeout: int) -> dict[str, Any]:
+    """Runs ``reid_bench.<child>(json spec)`` in a fresh Python process, which prints its
+    result as JSON on its last line: peak_bytes, method and optionally seconds."""
     import reid_fast
 
     env = dict(os.environ)
     # The child must import the same reid_fast / torch as this process.
     package_parent = str(Path(reid_fast.__file__).resolve().parent.parent)
-    env["PYTHONPATH"] = os.pathsep.join([package_parent] + [p for p in sys.path if p])
+    bench_dir = str(Path(__file__).resolve().parent)
+    env["PYTHONPATH"] = os.pathsep.join([package_parent, bench_dir] + [p for p in sys.path if p])
+    code = f"import sys, reid_bench; reid_bench.{child}(sys.argv[1])"
     completed = subprocess.run(
-        [sys.executable, str(Path(__file__).resolve()), "peak-rss", json.dumps(spec)],
+        [sys.executable, "-c", code, json.dumps(spec)],
         capture_output=True,
         text=True,
         env=env,
-        timeout=900,
+        timeout=timeout,
         check=False,
     )
     if completed.returncode != 0:
@@ -221,10 +228,13 @@ def measure_peak_memory(op: str, side: str, size: Size, device: str, dtype: str)
             "peak_memory_error": completed.stderr[-2000:],
         }
     result = json.loads(completed.stdout.strip().splitlines()[-1])
-    return {
+    fields = {
         "peak_memory_bytes": result["peak_bytes"],
         "peak_memory_method": "fresh process, " + result["method"],
     }
+    if "seconds" in result:
+        fields["fresh_process_call_s"] = result["seconds"]
+    return fields
 
 
 def _child_peak_rss(spec_json: str) -> None:
@@ -434,33 +444,7 @@ def measure_rerank_peak_memory(side: str, size: Size, device: str, dtype: str) -
         peak, method = cuda_peak_allocated(lambda: fn(x, y, size.k))
         return {"peak_memory_bytes": peak, "peak_memory_method": method}
     spec = {"side": side, "size": asdict(size), "device": device, "dtype": dtype}
-    import reid_fast
-
-    env = dict(os.environ)
-    package_parent = str(Path(reid_fast.__file__).resolve().parent.parent)
-    bench_dir = str(Path(__file__).resolve().parent)
-    env["PYTHONPATH"] = os.pathsep.join([package_parent, bench_dir] + [p for p in sys.path if p])
-    code = "import sys, reid_bench; reid_bench._child_rerank_peak_rss(sys.argv[1])"
-    completed = subprocess.run(
-        [sys.executable, "-c", code, json.dumps(spec)],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=3600,
-        check=False,
-    )
-    if completed.returncode != 0:
-        return {
-            "peak_memory_bytes": None,
-            "peak_memory_method": "failed",
-            "peak_memory_error": completed.stderr[-2000:],
-        }
-    result = json.loads(completed.stdout.strip().splitlines()[-1])
-    return {
-        "peak_memory_bytes": result["peak_bytes"],
-        "peak_memory_method": "fresh process, " + result["method"],
-        "fresh_process_call_s": result["seconds"],
-    }
+    return _fresh_process_peak("_child_rerank_peak_rss", spec, timeout=3600)
 
 
 def _child_rerank_peak_rss(spec_json: str) -> None:
@@ -482,9 +466,3 @@ def _child_rerank_peak_rss(spec_json: str) -> None:
     peak, method = peak_rss_growth(call)
     print(json.dumps({"peak_bytes": peak, "method": method, "seconds": elapsed[0]}))
 
-
-if __name__ == "__main__":
-    if len(sys.argv) == 3 and sys.argv[1] == "peak-rss":
-        _child_peak_rss(sys.argv[2])
-    else:
-        sys.exit("usage: reid_bench.py peak-rss '<json spec>'")
