@@ -303,3 +303,19 @@ def test_property_batched_equals_per_problem(query, gallery_seed, data):
         g0, g1 = gallery_splits[b], gallery_splits[b + 1]
         assert got[b].shape == (q1 - q0, g1 - g0)
         np.testing.assert_allclose(got[b], rt.dense_jaccard(query[q0:q1], gallery[g0:g1]), rtol=0, atol=SMALL_ATOL)
+
+
+def test_blend_into_existing_values(rng):
+    """The in-place blend re-ranking uses: out = weight * J + out (previous values kept),
+    and out = weight * J when no output is given."""
+    from reid_fast.ops.jaccard import blend_jaccard_batched
+
+    query_dense, gallery_dense = random_rows(rng, 7, 30, 0.3), random_rows(rng, 11, 30, 0.3)
+    query, gallery = rt.sparse_rows(query_dense), rt.sparse_rows(gallery_dense)
+    expected = rt.dense_jaccard(query_dense, gallery_dense)
+    previous = rng.random((7, 11)).astype(np.float32)
+    out = previous.copy().reshape(-1)
+    blend_jaccard_batched(query, gallery, [0, 7], [0, 11], out=out, weight=0.25)
+    np.testing.assert_allclose(out.reshape(7, 11), 0.25 * expected + previous, rtol=0, atol=1e-6)
+    fresh = blend_jaccard_batched(query, gallery, [0, 7], [0, 11], weight=0.25)[0]
+    np.testing.assert_allclose(fresh, 0.25 * expected, rtol=0, atol=1e-6)

@@ -404,9 +404,11 @@ void jaccard(const py::capsule& q_indptr, const py::capsule& q_indices, const py
              const py::capsule& g_indptr, const py::capsule& g_indices, const py::capsule& g_values,
              const py::capsule& query_offsets, const py::capsule& gallery_offsets,
              const py::capsule& out_offsets, int64_t num_columns, int64_t max_gallery_rows,
-             const py::capsule& out_capsule, const py::capsule& workspace_capsule,
-             std::uintptr_t stream) {
+             const py::capsule& out_capsule, const py::capsule& workspace_capsule, float weight,
+             float keep, std::uintptr_t stream) {
   JaccardArgs args;
+  args.weight = weight;
+  args.keep = keep;
   args.q_indptr = view_from_dlpack(q_indptr, "query.indptr");
   args.q_indices = view_from_dlpack(q_indices, "query.indices");
   args.q_values = view_from_dlpack(q_values, "query.values");

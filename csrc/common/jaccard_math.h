@@ -13,4 +13,11 @@ REID_HD float jaccard_from_sums(float sum_min, float sum_a, float sum_b) {
   return sum_max > 0.0f ? 1.0f - sum_min / sum_max : 1.0f;
 }
 
+// What an output slot receives: weight * J, plus keep * its previous value when keep != 0
+// (re-ranking blends J into the already-weighted original distances in place; with keep == 0
+// the previous value is never read, so the output may start uninitialised).
+REID_HD float blend_jaccard(float jaccard, const float* slot, float weight, float keep) {
+  return keep != 0.0f ? weight * jaccard + keep * *slot : weight * jaccard;
+}
+
 }  // namespace reid_fast

@@ -100,7 +100,8 @@ void jaccard(const JaccardArgs& args) {
       const float query_sum = row_sum(q_values, q_indptr[i], q_indptr[i + 1]);
       float* row = block + (i - q0) * rows;
       for (int64_t j = 0; j < rows; ++j) {
-        row[j] = jaccard_from_sums(sum_min[j], query_sum, s.gallery_sum[j]);
+        row[j] = blend_jaccard(jaccard_from_sums(sum_min[j], query_sum, s.gallery_sum[j]),
+                               &row[j], args.weight, args.keep);
       }
     }
   }

@@ -188,6 +188,8 @@ struct JaccardParams {
   const float* entry_value;
   float* out;
   int64_t out_size;
+  float weight;  // out = blend_jaccard(J, out, weight, keep)
+  float keep;
 };
 
 __global__ void __launch_bounds__(kJaccardThreads) jaccard_kernel(const JaccardParams p) {
@@ -278,7 +280,8 @@ __global__ void __launch_bounds__(kJaccardThreads) jaccard_kernel(const JaccardP
       for (int64_t r = row_begin + tid; r < row_end; r += kJaccardThreads) {
         const int64_t at = out_row + r;
         if (at >= 0 && at < p.out_size) {
-          p.out[at] = jaccard_from_sums(acc[r - tile_row0], q_sum, p.g_sum[r]);
+          p.out[at] = blend_jaccard(jaccard_from_sums(acc[r - tile_row0], q_sum, p.g_sum[r]),
+                                    &p.out[at], p.weight, p.keep);
         }
       }
       __syncthreads();  // the accumulator is read before the next tile zeroes it
@@ -380,6 +383,8 @@ void jaccard(const JaccardArgs& args, void* stream_ptr) {
   params.entry_value = layout.entry_value;
   params.out = args.out.as<float>();
   params.out_size = out_size;
+  params.weight = args.weight;
+  params.keep = args.keep;
   jaccard_kernel<<<capped_grid(query_rows * splits, 1), kJaccardThreads, 0, stream>>>(params);
   check_launch("jaccard_kernel");
 }

@@ -112,9 +112,9 @@ def jaccard_distance_batched(
 
     Problem b pairs query rows ``query_splits[b]:query_splits[b + 1]`` with gallery rows
     ``gallery_splits[b]:gallery_splits[b + 1]`` (e.g. one problem per camera or time
-    window); rows outside the first and last offsets take no part. The distance of two non-negative rows a, b is ``1 - sum(min) / sum(max)``,
-    which is ``1 - m / (2 - m)`` with ``m = sum(min(a, b))`` for rows summing to one, and
-    1 for two empty rows.
+    window); rows outside the first and last offsets take no part. The distance of two
+    non-negative rows a, b is ``1 - sum(min) / sum(max)``, which is ``1 - m / (2 - m)`` with
+    ``m = sum(min(a, b))`` for rows summing to one, and 1 for two empty rows.
 
     Args:
         query, gallery: :class:`SparseRows` of the same framework and device and the same
@@ -126,6 +126,22 @@ def jaccard_distance_batched(
         A list of B float32 arrays of shapes (q_b, g_b), views into one buffer, of the
         framework and device of the inputs.
     """
+    return blend_jaccard_batched(query, gallery, query_splits, gallery_splits)
+
+
+def blend_jaccard_batched(
+    query: SparseRows,
+    gallery: SparseRows,
+    query_splits: Sequence[int],
+    gallery_splits: Sequence[int],
+    *,
+    out: Any = None,
+    weight: float = 1.0,
+) -> list[Any]:
+    """:func:`jaccard_distance_batched`, written as ``weight * J`` into ``out`` (a 1-D
+    float32 array of sum q_b g_b entries, of the inputs' framework and device) or, where
+    ``out`` already holds values to keep, ``weight * J + out``. Re-ranking blends J into
+    the weighted original distances this way without a second q x g matrix."""
     like, query = _checked("query", query)
     other, gallery = _checked("gallery", gallery)
     if (other.framework, other.device_label) != (like.framework, like.device_label):
@@ -145,7 +161,11 @@ def jaccard_distance_batched(
     out_splits = [0]
     for size in sizes:
         out_splits.append(out_splits[-1] + size)
-    out = _arrays.empty(like, (out_splits[-1],), "float32")
+    keep = 0.0 if out is None else 1.0
+    if out is None:
+        out = _arrays.empty(like, (out_splits[-1],), "float32")
+    elif tuple(out.shape) != (out_splits[-1],):
+        raise ValueError(f"out must have shape ({out_splits[-1]},), got {tuple(out.shape)}")
     max_gallery_rows = max(b - a for a, b in zip(g_splits, g_splits[1:]))
     if out_splits[-1] > 0:
         scratch = _arrays.workspace(like, _C.jaccard_workspace_bytes(
@@ -155,7 +175,8 @@ def jaccard_distance_batched(
             like, query.indptr, query.indices, query.values, gallery.indptr, gallery.indices,
             gallery.values, _to_device(like, q_splits), _to_device(like, g_splits),
             _to_device(like, out_splits), out, scratch)
-        _C.jaccard(*capsules[:9], query.num_columns, max_gallery_rows, *capsules[9:], stream)
+        _C.jaccard(*capsules[:9], query.num_columns, max_gallery_rows, *capsules[9:],
+                   float(weight), keep, stream)
     return [
         out[start:end].reshape(q1 - q0, g1 - g0)
         for start, end, q0, q1, g0, g1 in zip(out_splits, out_splits[1:], q_splits, q_splits[1:],

@@ -19,7 +19,7 @@ from typing import Any
 from .._native import _C
 from . import _arrays
 from .distance import build_has_cuda, pairwise_distance
-from .jaccard import SparseRows, jaccard_distance_batched
+from .jaccard import SparseRows, blend_jaccard_batched
 from .knn import knn
 from .topk_rows import topk_rows
 
@@ -108,21 +108,14 @@ def expanded_neighbourhoods(rank: Any, row_scale: Any, k2: int, *, features: Any
     return _two_phase(like, rows, rows, query_expansion)
 
 
-def _combine(jaccard: Any, dn_qg: Any, lambda_: float) -> Any:
-    """(1 - lambda) jaccard + lambda dn_qg, in place in jaccard."""
-    jaccard *= 1.0 - lambda_
-    dn_qg *= lambda_
-    jaccard += dn_qg
-    return jaccard
-
-
 def _finish(sparse: SparseRows, queries: tuple[int, int], gallery_start: int, dn_qg: Any,
             lambda_: float) -> Any:
-    """Jaccard distances of the query rows [queries[0], queries[1]) of V' against its
-    gallery rows [gallery_start, N), combined with the normalised original distances."""
-    jaccard = jaccard_distance_batched(sparse, sparse, list(queries),
-                                       [gallery_start, sparse.rows])[0]
-    return _combine(jaccard, dn_qg, float(lambda_))
+    """(1 - lambda) Jaccard(V'[queries], V'[gallery_start:]) + lambda Dn, in place in the
+    contiguous (queries, g) block of normalised original distances dn_qg."""
+    dn_qg *= float(lambda_)
+    blend_jaccard_batched(sparse, sparse, list(queries), [gallery_start, sparse.rows],
+                          out=dn_qg.reshape(-1), weight=1.0 - float(lambda_))
+    return dn_qg
 
 
 def rerank(query: Any, gallery: Any, k1: int = 20, k2: int = 6, lambda_: float = 0.3) -> Any:

@@ -66,14 +66,18 @@ struct QueryExpansionArgs {
 // [query_offsets[b], query_offsets[b + 1]) of the query CSR with gallery rows
 // [gallery_offsets[b], gallery_offsets[b + 1]) of the gallery CSR (non-negative values,
 // columns < num_columns, ascending within a row) and writes its (q_b, g_b) row-major block
-// of distances 1 - sum min / (sum_i + sum_j - sum min) (1 where the denominator is 0)
-// into out (float32) from out_offsets[b]. Offsets are int64 arrays of B + 1 entries.
+// of distances J = 1 - sum min / (sum_i + sum_j - sum min) (1 where the denominator is 0)
+// into out (float32) from out_offsets[b], as blend_jaccard(J, out, weight, keep):
+// weight * J, plus keep * (what out held) when keep != 0. Offsets are int64 arrays of B + 1
+// entries.
 struct JaccardArgs {
   TensorView q_indptr, q_indices, q_values;
   TensorView g_indptr, g_indices, g_values;
   TensorView query_offsets, gallery_offsets, out_offsets;
   int64_t num_columns;
   TensorView out, workspace;
+  float weight = 1.0f;
+  float keep = 0.0f;
 };
 
 namespace cpu {
