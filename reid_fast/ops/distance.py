@@ -55,16 +55,7 @@ def pairwise_distance(x: Any, y: Any, metric: str = "euclidean") -> Any:
     out = _arrays.empty(xa, (n, m), "float32")
     if n == 0 or m == 0:
         return out
-    workspace = _arrays.empty(
-        xa, (_C.pairwise_distance_workspace_bytes(n, m, d, xa.device),), "uint8"
-    )
-    stream = _arrays.current_stream(xa)
-    _C.pairwise_distance(
-        _arrays.capsule(xa.value, stream, xa.device),
-        _arrays.capsule(ya.value, stream, xa.device),
-        _arrays.capsule(out, stream, xa.device),
-        _arrays.capsule(workspace, stream, xa.device),
-        code,
-        stream,
-    )
+    scratch = _arrays.workspace(xa, _C.pairwise_distance_workspace_bytes(n, m, d, xa.device))
+    stream, capsules = _arrays.native_call_arrays(xa, xa.value, ya.value, out, scratch)
+    _C.pairwise_distance(*capsules, code, stream)
     return out

@@ -58,20 +58,13 @@ def knn(
     indices = _arrays.empty(xa, (n, k), "int64")
     row_max = _arrays.empty(xa, (n,), "float32") if return_row_max else None
     if n > 0:
-        workspace_bytes = _C.knn_workspace_bytes(n, m, d, k, xa.device, xa.device_index)
-        workspace = _arrays.empty(xa, (workspace_bytes,), "uint8")
-        stream = _arrays.current_stream(xa)
-        _C.knn(
-            _arrays.capsule(xa.value, stream, xa.device),
-            _arrays.capsule(ya.value, stream, xa.device),
-            _arrays.capsule(values, stream, xa.device),
-            _arrays.capsule(indices, stream, xa.device),
-            None if row_max is None else _arrays.capsule(row_max, stream, xa.device),
-            _arrays.capsule(workspace, stream, xa.device),
-            k,
-            code,
-            stream,
+        scratch = _arrays.workspace(
+            xa, _C.knn_workspace_bytes(n, m, d, k, xa.device, xa.device_index)
         )
+        stream, capsules = _arrays.native_call_arrays(
+            xa, xa.value, ya.value, values, indices, row_max, scratch
+        )
+        _C.knn(*capsules, k, code, stream)
     if return_row_max:
         return values, indices, row_max
     return values, indices
