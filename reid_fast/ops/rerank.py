@@ -149,9 +149,10 @@ def rerank(query: Any, gallery: Any, k1: int = 20, k2: int = 6, lambda_: float =
     return _finish(sparse, (0, q), q, dn_qg, lambda_)
 
 
-def _square_blocks(q_g: Any, q_q: Any, g_g: Any, transform) -> tuple[_arrays.Array, Any]:
-    """The transposed N x N original distance [[q_q^T, q_g], [q_g^T, g_g^T]] after
-    ``transform`` (element-wise), validated, as one dense float32 matrix."""
+def _transposed_blocks(q_g: Any, q_q: Any, g_g: Any) -> tuple[dict[str, _arrays.Array], Any]:
+    """The validated inputs, and the N x N float32 matrix [[q_q^T, q_g], [q_g^T, g_g^T]]:
+    the transpose of [[q_q, q_g], [q_g^T, g_g]], so that its rows are the columns Dn
+    normalises (DESIGN.md 3.2, step 1)."""
     blocks = {}
     for name, value in (("q_g", q_g), ("q_q", q_q), ("g_g", g_g)):
         array = _arrays.wrap(name, value)
@@ -178,16 +179,12 @@ def _square_blocks(q_g: Any, q_q: Any, g_g: Any, transform) -> tuple[_arrays.Arr
     _arrays.check_cuda_usable(qg, build_has_cuda())
     for array in (qg, qq, gg):
         _arrays.require_finite(array)
-    upper = _hstack(qg, transform(qq, qq.value.T), transform(qg, qg.value))
-    lower = _hstack(qg, transform(qg, qg.value.T), transform(gg, gg.value.T))
-    return qg, _arrays.concat_rows(qg, [upper, lower])
-
-
-def _hstack(like: _arrays.Array, left: Any, right: Any) -> Any:
-    if like.framework == "torch":
-        return _arrays._torch().cat([left, right], dim=1)
-    xp = _arrays.np if like.framework == "numpy" else _arrays._cupy()
-    return xp.concatenate([left, right], axis=1)
+    dense = _arrays.empty(qg, (q + g, q + g), "float32")
+    dense[:q, :q] = qq.value.T
+    dense[:q, q:] = qg.value
+    dense[q:, :q] = qg.value.T
+    dense[q:, q:] = gg.value.T
+    return blocks, dense
 
 
 def _rerank_dense(like: _arrays.Array, dense: Any, q: int, k1: int, k2: int,
@@ -220,15 +217,13 @@ def rerank_distances(q_g: Any, q_q: Any, g_g: Any, k1: int = 20, k2: int = 6,
         (q, g) float32 re-ranked distances, same framework and device as ``q_g``.
     """
     _check_parameters(k1, k2, lambda_)
-
-    def squared(array: _arrays.Array, block: Any) -> Any:
-        low, _ = _arrays.value_range(array) if 0 not in array.shape else (0.0, 0.0)
+    blocks, dense = _transposed_blocks(q_g, q_q, g_g)
+    for array in blocks.values():
+        low = _arrays.value_range(array)[0] if 0 not in array.shape else 0.0
         if low < 0:
             raise ValueError(f"{array.name} must hold non-negative distances, got a minimum of {low}")
-        return block * block
-
-    like, dense = _square_blocks(q_g, q_q, g_g, squared)
-    return _rerank_dense(like, dense, like.shape[0], k1, k2, lambda_)
+    dense *= dense
+    return _rerank_dense(blocks["q_g"], dense, blocks["q_g"].shape[0], k1, k2, lambda_)
 
 
 def rerank_similarities(q_g: Any, q_q: Any, g_g: Any, k1: int = 20, k2: int = 6,
@@ -249,10 +244,8 @@ def rerank_similarities(q_g: Any, q_q: Any, g_g: Any, k1: int = 20, k2: int = 6,
         (q, g) float32 re-ranked distances, same framework and device as ``q_g``.
     """
     _check_parameters(k1, k2, lambda_)
-
-    def distance(array: _arrays.Array, block: Any) -> Any:
-        d = 2.0 - 2.0 * block
-        return d * d
-
-    like, dense = _square_blocks(q_g, q_q, g_g, distance)
-    return _rerank_dense(like, dense, like.shape[0], k1, k2, lambda_)
+    blocks, dense = _transposed_blocks(q_g, q_q, g_g)
+    dense *= -2.0
+    dense += 2.0
+    dense *= dense
+    return _rerank_dense(blocks["q_g"], dense, blocks["q_g"].shape[0], k1, k2, lambda_)
