@@ -50,6 +50,24 @@ int64_t expanded_set(const int64_t* rank, int64_t width, int64_t i, const Recipr
   return std::unique(s.expansion, s.expansion + size) - s.expansion;
 }
 
+// Sums of a[t] * b[t] over t < d in kLanes interleaved partial sums (independent chains,
+// so the loop vectorises and is not bound by the latency of one running sum).
+template <typename Loader>
+float dot_product(const void* f, int64_t a_row, int64_t b_row, int64_t d) {
+  constexpr int kLanes = 8;
+  float partial[kLanes] = {};
+  int64_t t = 0;
+  for (; t + kLanes <= d; t += kLanes) {
+    for (int l = 0; l < kLanes; ++l) {
+      partial[l] += Loader::load(f, a_row * d + t + l) * Loader::load(f, b_row * d + t + l);
+    }
+  }
+  for (; t < d; ++t) partial[0] += Loader::load(f, a_row * d + t) * Loader::load(f, b_row * d + t);
+  float sum = 0.0f;
+  for (int l = 0; l < kLanes; ++l) sum += partial[l];
+  return sum;
+}
+
 // Dn[i, j] for the listed j, from features or from the dense matrix.
 template <typename Loader>
 void feature_distances(const RerankDistances& source, int64_t i, const int64_t* columns,
@@ -57,19 +75,10 @@ void feature_distances(const RerankDistances& source, int64_t i, const int64_t* 
   const int64_t d = source.features.shape[1];
   const void* f = source.features.data;
   const float scale = source.row_scale.as<float>()[i];
-  float xx = 0.0f;
-  for (int64_t t = 0; t < d; ++t) {
-    const float v = Loader::load(f, i * d + t);
-    xx += v * v;
-  }
+  const float xx = dot_product<Loader>(f, i, i, d);
   for (int64_t c = 0; c < count; ++c) {
     const int64_t j = columns[c];
-    float dot = 0.0f, yy = 0.0f;
-    for (int64_t t = 0; t < d; ++t) {
-      const float a = Loader::load(f, i * d + t), b = Loader::load(f, j * d + t);
-      dot += a * b;
-      yy += b * b;
-    }
+    const float dot = dot_product<Loader>(f, i, j, d), yy = dot_product<Loader>(f, j, j, d);
     out[c] = finalize_distance<Metric::SqEuclidean>(dot, xx, yy) * scale;
   }
 }
