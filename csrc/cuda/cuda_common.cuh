@@ -12,6 +12,7 @@
 
 #include "common/distance_math.h"
 #include "common/half_convert.h"
+#include "common/topk.h"
 #include "reid_fast/errors.h"
 #include "reid_fast/ops.h"
 #include "reid_fast/tensor_view.h"
@@ -161,6 +162,48 @@ __device__ __forceinline__ void tile_dot(const void* __restrict__ x, int64_t n_r
 
 // Blocks for `work` items at `per_block` items per block, clamped to [1, 2^31 - 1]; kernels
 // launched with it stride over whatever the grid does not cover.
+// Streaming multiprocessors of a device (at least 1).
+inline int64_t multiprocessor_count(int device_id) {
+  int sms = 0;
+  check_cuda(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device_id),
+             "cudaDeviceGetAttribute(cudaDevAttrMultiProcessorCount)");
+  return sms < 1 ? 1 : sms;
+}
+
+// Ways S to split the m columns of a top-k selection when `units` work units (one per row
+// or row block) fall short of `target_units`: enough to reach the target, but at most
+// kMaxMergeLists, at least min_columns columns per split, and S * k <= m so the partial
+// lists are never larger than the rows. The same function sizes the workspace and runs
+// the op.
+inline int64_t column_splits(int64_t units, int64_t target_units, int64_t m, int64_t k,
+                             int64_t min_columns) {
+  if (units <= 0 || m <= 0 || k <= 0 || units >= target_units) return 1;
+  int64_t splits = (target_units + units - 1) / units;
+  if (splits > kMaxMergeLists) splits = kMaxMergeLists;
+  if (splits > m / min_columns) splits = m / min_columns;
+  if (splits > m / k) splits = m / k;
+  return splits < 1 ? 1 : splits;
+}
+
+// The partial lists of a split selection: values / indices [n][S][k], maxima [n][S]; all
+// null when S == 1 (the selection then writes the outputs directly).
+struct PartialTopk {
+  float* values = nullptr;
+  int64_t* indices = nullptr;
+  float* max = nullptr;
+};
+
+inline PartialTopk take_partial_topk(WorkspaceCarver& carver, int64_t n, int64_t k,
+                                     int64_t splits) {
+  PartialTopk partial;
+  if (splits > 1) {
+    partial.values = carver.take<float>(n * splits * k);
+    partial.indices = carver.take<int64_t>(n * splits * k);
+    partial.max = carver.take<float>(n * splits);
+  }
+  return partial;
+}
+
 // Merges each row's S sorted partial top-k lists ([n][S][k], from a gallery split) into
 // values / indices (n, k), and row_max[i] = max of partial_max[i][.] when row_max is not
 // null. Defined in device.cu; used by knn and topk_rows.

@@ -355,11 +355,8 @@ void jaccard(const JaccardArgs& args, void* stream_ptr) {
 
   // Tile splits per query row: enough (query row, split) items to fill the GPU, never more
   // than the gallery has tiles.
-  int sms = 0;
-  check_cuda(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, args.q_indptr.device_id),
-             "cudaDeviceGetAttribute(cudaDevAttrMultiProcessorCount)");
-  if (sms < 1) sms = 1;
-  const int64_t target_blocks = kJaccardBlocksPerSm * static_cast<int64_t>(sms);
+  const int64_t target_blocks =
+      kJaccardBlocksPerSm * multiprocessor_count(args.q_indptr.device_id);
   const int64_t tiles = jaccard_tiles(gallery_rows);
   int64_t splits = (target_blocks + query_rows - 1) / query_rows;
   if (splits > tiles) splits = tiles;

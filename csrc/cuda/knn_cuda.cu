@@ -36,44 +36,23 @@ constexpr int64_t kMinColumnsPerSplit = 2048;
 static_assert(kWarps * kRowsPerWarp == kTile, "every query row of a tile has one warp");
 static_assert(kCandidatesPerLane * kWarpSize == kTile, "every column has one lane");
 
-// Number of gallery splits S. The same function sizes the workspace and runs the op.
 int64_t knn_splits(int64_t n, int64_t m, int64_t k, int device_id) {
-  if (n <= 0 || m <= 0) return 1;
-  int sms = 0;
-  check_cuda(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device_id),
-             "cudaDeviceGetAttribute(cudaDevAttrMultiProcessorCount)");
-  if (sms < 1) sms = 1;
-  const int64_t query_blocks = (n + kTile - 1) / kTile;
-  const int64_t target_blocks = 2 * static_cast<int64_t>(sms);
-  if (query_blocks >= target_blocks) return 1;
-  int64_t splits = (target_blocks + query_blocks - 1) / query_blocks;
-  if (splits > kMaxMergeLists) splits = kMaxMergeLists;
-  const int64_t by_columns = m / kMinColumnsPerSplit;
-  if (splits > by_columns) splits = by_columns;
-  // Keep S * k <= max(k, m): the partial lists are never larger than the gallery.
-  const int64_t by_k = (k > m ? k : m) / (k > 0 ? k : 1);
-  if (splits > by_k) splits = by_k;
-  return splits < 1 ? 1 : splits;
+  if (n <= 0) return 1;
+  return column_splits((n + kTile - 1) / kTile, 2 * multiprocessor_count(device_id), m, k,
+                       kMinColumnsPerSplit);
 }
 
 struct KnnLayout {
   float* x_aux;
   float* y_aux;
-  float* partial_values;     // [n][S][k], S > 1 only
-  int64_t* partial_indices;  // [n][S][k], S > 1 only
-  float* partial_max;        // [n][S], S > 1 only
+  PartialTopk partial;
 };
 
 KnnLayout carve_knn(WorkspaceCarver& carver, int64_t n, int64_t m, int64_t k, int64_t splits) {
   KnnLayout layout{};
   layout.x_aux = carver.take<float>(n);
   layout.y_aux = carver.take<float>(m);
-  if (splits > 1) {
-    const int64_t lists = n * splits;
-    layout.partial_values = carver.take<float>(lists * k);
-    layout.partial_indices = carver.take<int64_t>(lists * k);
-    layout.partial_max = carver.take<float>(lists);
-  }
+  layout.partial = take_partial_topk(carver, n, k, splits);
   return layout;
 }
 
@@ -227,9 +206,9 @@ void knn(const KnnArgs& args, void* stream_ptr) {
   launch_row_aux(args.x.data, args.x.dtype, n, d, args.metric, layout.x_aux, stream);
   launch_row_aux(args.y.data, args.y.dtype, m, d, args.metric, layout.y_aux, stream);
 
-  float* heap_values = splits > 1 ? layout.partial_values : values;
-  int64_t* heap_indices = splits > 1 ? layout.partial_indices : indices;
-  float* max_out = splits > 1 ? layout.partial_max : row_max;
+  float* heap_values = splits > 1 ? layout.partial.values : values;
+  int64_t* heap_indices = splits > 1 ? layout.partial.indices : indices;
+  float* max_out = splits > 1 ? layout.partial.max : row_max;
 
   const int64_t query_blocks = (n + kTile - 1) / kTile;
   if (query_blocks > 2147483647) {
@@ -249,7 +228,7 @@ void knn(const KnnArgs& args, void* stream_ptr) {
   });
 
   if (splits > 1) {
-    launch_merge_partial_topk(layout.partial_values, layout.partial_indices, layout.partial_max,
+    launch_merge_partial_topk(layout.partial.values, layout.partial.indices, layout.partial.max,
                               n, k, splits, values, indices, row_max, stream);
   }
 }

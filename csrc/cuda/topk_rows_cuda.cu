@@ -39,40 +39,10 @@ constexpr int64_t kTopkMinColumnsPerSplit = 2048;
 // Warps in flight wanted per SM before columns are split.
 constexpr int64_t kTopkTargetWarpsPerSm = 32;
 
-// Number of column splits S. The same function sizes the workspace and runs the op.
 int64_t topk_rows_splits(int64_t n, int64_t m, int64_t k, int device_id) {
-  if (n <= 0 || m <= 0 || k <= 0) return 1;
-  int sms = 0;
-  check_cuda(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device_id),
-             "cudaDeviceGetAttribute(cudaDevAttrMultiProcessorCount)");
-  if (sms < 1) sms = 1;
-  const int64_t target_warps = kTopkTargetWarpsPerSm * static_cast<int64_t>(sms);
-  if (n >= target_warps) return 1;
-  int64_t splits = (target_warps + n - 1) / n;
-  if (splits > kMaxMergeLists) splits = kMaxMergeLists;
-  const int64_t by_columns = m / kTopkMinColumnsPerSplit;
-  if (splits > by_columns) splits = by_columns;
-  // Keep S * k <= m: the partial lists are never larger than the matrix row.
-  const int64_t by_k = m / k;
-  if (splits > by_k) splits = by_k;
-  return splits < 1 ? 1 : splits;
-}
-
-struct TopkRowsLayout {
-  float* partial_values;     // [n][S][k], S > 1 only
-  int64_t* partial_indices;  // [n][S][k], S > 1 only
-  float* partial_max;        // [n][S], S > 1 only
-};
-
-TopkRowsLayout carve_topk_rows(WorkspaceCarver& carver, int64_t n, int64_t k, int64_t splits) {
-  TopkRowsLayout layout{};
-  if (splits > 1) {
-    const int64_t lists = n * splits;
-    layout.partial_values = carver.take<float>(lists * k);
-    layout.partial_indices = carver.take<int64_t>(lists * k);
-    layout.partial_max = carver.take<float>(lists);
-  }
-  return layout;
+  if (n <= 0) return 1;
+  return column_splits(n, kTopkTargetWarpsPerSm * multiprocessor_count(device_id), m, k,
+                       kTopkMinColumnsPerSplit);
 }
 
 // Warp item w = row * splits + split scans columns [split * chunk, min(m, (split + 1) * chunk))
@@ -159,7 +129,7 @@ __global__ void __launch_bounds__(kTopkThreads)
 std::size_t topk_rows_workspace_bytes(int64_t n, int64_t m, int64_t k, int device_id) {
   const int64_t splits = detail::topk_rows_splits(n, m, k, device_id);
   WorkspaceCarver carver;
-  detail::carve_topk_rows(carver, n, k, splits);
+  detail::take_partial_topk(carver, n, k, splits);
   return carver.bytes();
 }
 
@@ -178,13 +148,13 @@ void topk_rows(const TopkRowsArgs& args, void* stream_ptr) {
   const int64_t kk = k > 0 ? k : 0;
   const int64_t splits = topk_rows_splits(n, m, kk, args.matrix.device_id);
   WorkspaceCarver carver(args.workspace.data);
-  const TopkRowsLayout layout = carve_topk_rows(carver, n, kk, splits);
+  const PartialTopk partial = take_partial_topk(carver, n, kk, splits);
 
   float* values = args.values.as<float>();
   int64_t* indices = args.indices.as<int64_t>();
-  float* heap_values = splits > 1 ? layout.partial_values : values;
-  int64_t* heap_indices = splits > 1 ? layout.partial_indices : indices;
-  float* max_out = splits > 1 ? layout.partial_max : row_max;
+  float* heap_values = splits > 1 ? partial.values : values;
+  int64_t* heap_indices = splits > 1 ? partial.indices : indices;
+  float* max_out = splits > 1 ? partial.max : row_max;
 
   const unsigned blocks = capped_grid(n * splits, kTopkWarpsPerBlock);
   topk_rows_select_kernel<<<blocks, kTopkThreads, 0, stream>>>(
@@ -192,7 +162,7 @@ void topk_rows(const TopkRowsArgs& args, void* stream_ptr) {
   check_launch("topk_rows_select_kernel");
 
   if (splits > 1) {
-    launch_merge_partial_topk(layout.partial_values, layout.partial_indices, layout.partial_max,
+    launch_merge_partial_topk(partial.values, partial.indices, partial.max,
                               n, kk, splits, values, indices, row_max, stream);
   }
 }
