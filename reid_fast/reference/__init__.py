@@ -7,6 +7,7 @@ float64 NumPy arrays whatever the input type.
 from __future__ import annotations
 
 from .distance import COSINE_EPS, METRICS, knn, pairwise_distance, rank_rows
+from .metrics import ranking_metrics
 from .rerank import (
     jaccard_distance,
     rerank,
@@ -23,6 +24,7 @@ __all__ = [
     "knn",
     "pairwise_distance",
     "rank_rows",
+    "ranking_metrics",
     "rerank",
     "rerank_distances",
     "rerank_from_matrix",

@@ -1,0 +1,31 @@
+"""Losses for re-ID training: classification, metric-learning and margin losses, and
+their weighted combination.
+
+Every loss is a ``torch.nn.Module`` whose ``forward(x, labels)`` takes a (B, K) float
+batch (logits or features, any floating dtype, any device) and (B,) int64 labels, and
+returns a float32 scalar computed in float32 with autocast off.
+"""
+
+from __future__ import annotations
+
+from .classification import CrossEntropyLabelSmooth
+from .combined import LOSSES, SOURCES, LossSpec, LossTerm, ReidLoss, build_loss, parse_loss_spec
+from .margin import ArcFace, CosFace
+from .metric import TRIPLET_METRICS, CircleLoss, InstanceLoss, TripletLoss
+
+__all__ = [
+    "LOSSES",
+    "SOURCES",
+    "TRIPLET_METRICS",
+    "ArcFace",
+    "CircleLoss",
+    "CosFace",
+    "CrossEntropyLabelSmooth",
+    "InstanceLoss",
+    "LossSpec",
+    "LossTerm",
+    "ReidLoss",
+    "TripletLoss",
+    "build_loss",
+    "parse_loss_spec",
+]
