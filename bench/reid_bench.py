@@ -466,3 +466,29 @@ def _child_rerank_peak_rss(spec_json: str) -> None:
     peak, method = peak_rss_growth(call)
     print(json.dumps({"peak_bytes": peak, "method": method, "seconds": elapsed[0]}))
 
+
+
+class GpuUtilisation:
+    """Context manager sampling ``nvidia-smi`` utilisation.gpu every 100 ms while the
+    block runs; ``mean`` is the average percentage (None without nvidia-smi / a GPU)."""
+
+    def __init__(self) -> None:
+        self.mean: float | None = None
+        self._proc: subprocess.Popen | None = None
+
+    def __enter__(self) -> "GpuUtilisation":
+        import shutil
+
+        if shutil.which("nvidia-smi"):
+            self._proc = subprocess.Popen(
+                ["nvidia-smi", "--query-gpu=utilization.gpu", "--format=csv,noheader,nounits",
+                 "-lms", "100"], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        if self._proc is None:
+            return
+        self._proc.terminate()
+        out, _ = self._proc.communicate(timeout=10)
+        values = [float(v) for v in out.split() if v.strip().replace(".", "", 1).isdigit()]
+        self.mean = sum(values) / len(values) if values else None

@@ -1,0 +1,42 @@
+"""Datasets, the built-in synthetic vehicles, the uint8 image cache, samplers and the
+batch loader.
+
+- records: :class:`ImageRecord`, :class:`ReidDataset` (what every loader returns);
+- :mod:`.formats`: AICity 2020 / CityFlow-ReID (+ simulated), VeRi-776, VehicleID,
+  Market-1501, one folder per identity, CSV manifests, VehicleNet-style merges;
+- :mod:`.synthetic`: procedurally rendered, seeded vehicles (the default training data);
+- :mod:`.cache`: decode-and-resize once into a memory-mapped uint8 array;
+- :mod:`.samplers` and :mod:`.loader`: shuffle / class-balanced / PK batches, DDP-aware,
+  gathered from the cache onto the model's device.
+"""
+
+from __future__ import annotations
+
+from .cache import ImageCache
+from .formats import LAYOUTS, detect_layout, load_dataset, load_datasets, merge_datasets
+from .loader import BatchLoader
+from .records import UNKNOWN, ImageRecord, ReidDataset, count_ids, relabel
+from .samplers import SAMPLER_NAMES, ClassBalancedSampler, PKSampler, ShuffleSampler, build_sampler
+from .synthetic import SyntheticConfig, SyntheticVehicles
+
+__all__ = [
+    "LAYOUTS",
+    "SAMPLER_NAMES",
+    "UNKNOWN",
+    "BatchLoader",
+    "ClassBalancedSampler",
+    "ImageCache",
+    "ImageRecord",
+    "PKSampler",
+    "ReidDataset",
+    "ShuffleSampler",
+    "SyntheticConfig",
+    "SyntheticVehicles",
+    "build_sampler",
+    "count_ids",
+    "detect_layout",
+    "load_dataset",
+    "load_datasets",
+    "merge_datasets",
+    "relabel",
+]

@@ -1,0 +1,228 @@
+"""The training configuration: one flat dataclass whose fields are grouped into sections.
+
+Sources, later ones winning: the defaults below, a config file (``--config FILE``: TOML
+with ``[data]``, ``[model]``, ... sections, or the JSON a run folder stores), then the
+command-line options. Every field is a ``--kebab-case`` option of
+``python -m reid_fast.train``; its ``help`` metadata is the ``--help`` text.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+import tomllib
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+
+def _opt(default: Any, section: str, help: str, choices: tuple | None = None, **kw: Any) -> Any:
+    meta = {"section": section, "help": help, "choices": choices}
+    if isinstance(default, (list, tuple)):
+        return field(default_factory=lambda: list(default), metadata=meta, **kw)
+    return field(default=default, metadata=meta, **kw)
+
+
+SECTIONS = ("data", "model", "loss", "augment", "optim", "train", "eval")
+
+
+@dataclass
+class TrainConfig:
+    # data
+    data: list = _opt([], "data", "dataset roots (several are merged into one label space, "
+                      "VehicleNet-style; the first is evaluated); empty = the built-in "
+                      "synthetic vehicles")
+    layout: str = _opt("auto", "data", "layout of the dataset roots (auto-detected by default)",
+                       ("auto", "aicity", "aicity-sim", "veri", "vehicleid", "market", "folder",
+                        "manifest"))
+    synthetic: bool = _opt(False, "data", "also merge the synthetic vehicles into the training "
+                           "data of real roots (the AICity recipe's real + synthetic)")
+    synthetic_train_ids: int = _opt(0, "data", "synthetic training identities (0 = dataset default)")
+    synthetic_test_ids: int = _opt(0, "data", "synthetic test identities (0 = dataset default)")
+    synthetic_seed: int = _opt(0, "data", "seed of the synthetic dataset")
+    image_size: list = _opt([64, 64], "data", "training image size H W")
+    cache_dir: str = _opt("", "data", "image cache folder (default $REID_FAST_CACHE or "
+                          "~/.cache/reid_fast)")
+    sampler: str = _opt("pk", "data", "batch sampler", ("shuffle", "balanced", "pk"))
+    instances: int = _opt(4, "data", "images per identity in a PK batch")
+    batch_size: int = _opt(64, "data", "images per step on each process")
+    # model
+    arch: str = _opt("resnet_small", "model", "backbone")
+    pool: str = _opt("avg", "model", "pooling", ("avg", "max", "avgmax", "gem"))
+    head: str = _opt("bnneck", "model", "head", ("bnneck", "classblock"))
+    embedding_dim: int = _opt(512, "model", "class-block embedding size")
+    dropout: float = _opt(0.0, "model", "class-block dropout")
+    last_stride: int = _opt(1, "model", "stride of the last stage", (1, 2))
+    ibn: bool = _opt(False, "model", "IBN-a ResNet")
+    pretrained: str = _opt("", "model", "ImageNet weights (torchvision-format state dict) to load")
+    # loss
+    loss: str = _opt("ce+triplet", "loss", "loss terms and weights, e.g. ce+triplet or "
+                     "ce=1,circle=0.5 (ce, triplet, circle, instance, arcface, cosface)")
+    label_smoothing: float = _opt(0.1, "loss", "cross-entropy label smoothing")
+    triplet_margin: float = _opt(0.3, "loss", "triplet margin (0 = soft margin)")
+    # augment
+    pad: int = _opt(4, "augment", "padding before the random crop")
+    random_resized_crop: bool = _opt(False, "augment", "random-resized crop instead of pad + crop")
+    flip_p: float = _opt(0.5, "augment", "horizontal flip probability")
+    erasing_p: float = _opt(0.5, "augment", "random erasing probability")
+    color_jitter: float = _opt(0.0, "augment", "colour jitter strength")
+    autoaugment_p: float = _opt(0.0, "augment", "initial AutoAugment probability, fading "
+                                "linearly to 0 over training")
+    # optim
+    optimizer: str = _opt("adamw", "optim", "optimiser", ("sgd", "adamw"))
+    lr: float = _opt(1e-3, "optim", "base learning rate (head)")
+    backbone_lr_mult: float = _opt(1.0, "optim", "backbone learning rate multiplier "
+                                   "(0.1 for fine-tuning ImageNet weights)")
+    momentum: float = _opt(0.9, "optim", "SGD momentum (Nesterov)")
+    weight_decay: float = _opt(5e-4, "optim", "weight decay")
+    schedule: str = _opt("cosine", "optim", "learning-rate schedule", ("cosine", "multistep"))
+    milestones: list = _opt([40, 70], "optim", "multi-step epochs")
+    gamma: float = _opt(0.1, "optim", "multi-step factor")
+    warmup_epochs: float = _opt(1.0, "optim", "linear warm-up length in epochs")
+    epochs: int = _opt(40, "optim", "training epochs")
+    # train
+    device: str = _opt("auto", "train", "device: auto (CUDA when available), cpu, cuda, cuda:N")
+    precision: str = _opt("fp32", "train", "mixed precision", ("fp32", "bf16", "fp16"))
+    channels_last: bool = _opt(True, "train", "channels-last memory format")
+    compile: bool = _opt(False, "train", "torch.compile the model")
+    ema: float = _opt(0.0, "train", "EMA decay of the weights (0 = off); the EMA model is evaluated")
+    seed: int = _opt(0, "train", "random seed")
+    output: str = _opt("runs", "train", "folder that receives the run folder")
+    name: str = _opt("", "train", "run folder name (default: timestamp)")
+    resume: str = _opt("", "train", "run folder or checkpoint to resume exactly")
+    checkpoint_every: int = _opt(0, "train", "also checkpoint every N steps (0 = each epoch only)")
+    max_steps: int = _opt(0, "train", "stop after this many steps in total (0 = all epochs)")
+    log_every: int = _opt(10, "train", "steps between metric log lines")
+    progress: bool = _opt(True, "train", "progress bars")
+    # eval
+    eval_every: int = _opt(0, "eval", "evaluate every N epochs (0 = at the end only)")
+    eval_untrained: bool = _opt(True, "eval", "also evaluate the untrained network first")
+    eval_batch_size: int = _opt(256, "eval", "images per extraction batch")
+    flip_test: bool = _opt(True, "eval", "average the features of the image and its mirror")
+    rerank: bool = _opt(True, "eval", "also report k-reciprocal re-ranked metrics")
+    k1: int = _opt(20, "eval", "re-ranking k1")
+    k2: int = _opt(6, "eval", "re-ranking k2")
+    lambda_: float = _opt(0.3, "eval", "re-ranking lambda")
+
+    def to_dict(self) -> dict[str, dict[str, Any]]:
+        """Sectioned plain dict (JSON / TOML ready)."""
+        out: dict[str, dict[str, Any]] = {s: {} for s in SECTIONS}
+        for f in fields(self):
+            out[f.metadata["section"]][f.name] = getattr(self, f.name)
+        return out
+
+    def save(self, path: str | os.PathLike) -> None:
+        Path(path).write_text(json.dumps(self.to_dict(), indent=2) + "\n")
+
+
+def _coerce(name: str, value: Any, default: Any) -> Any:
+    """Check a value from a config file against the field's default type."""
+    kind = type(default)
+    if kind is bool:
+        if not isinstance(value, bool):
+            raise ValueError(f"config value {name} must be true or false; got {value!r}")
+        return value
+    if kind is float and isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value)
+    if kind is list:
+        if not isinstance(value, list):
+            raise ValueError(f"config value {name} must be a list; got {value!r}")
+        return list(value)
+    if not isinstance(value, kind) or isinstance(value, bool) != (kind is bool):
+        raise ValueError(f"config value {name} must be a {kind.__name__}; got {value!r}")
+    return value
+
+
+def load_config_file(path: str | os.PathLike) -> dict[str, Any]:
+    """Flat {field: value} from a TOML or JSON file with (optional) sections."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"config file not found: {path}")
+    text = path.read_text()
+    raw = json.loads(text) if path.suffix == ".json" else tomllib.loads(text)
+    defaults = {f.name: f for f in fields(TrainConfig)}
+    flat: dict[str, Any] = {}
+
+    def put(key: str, value: Any, where: str) -> None:
+        name = key.replace("-", "_")
+        if name == "lambda":
+            name = "lambda_"
+        if name not in defaults:
+            raise ValueError(f"{path}: unknown key {where}{key!r}; valid keys: "
+                             f"{', '.join(sorted(defaults))}")
+        default = getattr(TrainConfig(), name)
+        flat[name] = _coerce(name, value, default)
+
+    for key, value in raw.items():
+        if isinstance(value, dict):
+            if key not in SECTIONS:
+                raise ValueError(f"{path}: unknown section [{key}]; valid: {', '.join(SECTIONS)}")
+            for sub, v in value.items():
+                put(sub, v, f"[{key}] ")
+        else:
+            put(key, value, "")
+    return flat
+
+
+PRESETS_DIR = Path(__file__).resolve().parent.parent / "configs"
+
+
+def resolve_config_path(name: str) -> Path:
+    """A config file path, or the name of a shipped preset (``aicity2020``, ``veri776``)."""
+    path = Path(name)
+    if path.is_file():
+        return path
+    preset = PRESETS_DIR / f"{name}.toml"
+    if preset.is_file():
+        return preset
+    shipped = ", ".join(sorted(p.stem for p in PRESETS_DIR.glob("*.toml")))
+    raise FileNotFoundError(f"--config {name!r} is neither a file nor a shipped preset "
+                            f"({shipped})")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m reid_fast.train",
+        description="Train a re-identification embedding. With no arguments: a small ResNet "
+                    "on the built-in synthetic vehicles, evaluated with and without re-ranking.")
+    parser.add_argument("--config", default="", help="TOML/JSON config file or preset name "
+                        "(aicity2020, veri776); command-line options override it")
+    parser.add_argument("--json", action="store_true", help="print the final summary as JSON")
+    groups = {s: parser.add_argument_group(s) for s in SECTIONS}
+    for f in fields(TrainConfig):
+        default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
+        option = "--" + f.name.rstrip("_").replace("_", "-")
+        kw: dict[str, Any] = {"dest": f.name, "default": None, "help": f.metadata["help"]
+                              + f" (default: {default})"}
+        if f.metadata["choices"]:
+            kw["choices"] = f.metadata["choices"]
+        if isinstance(default, bool):
+            kw["action"] = argparse.BooleanOptionalAction
+        elif isinstance(default, list):
+            kw["nargs"] = 2 if f.name == "image_size" else "*"
+            element = type(default[0]) if default else str
+            kw["type"] = element
+        else:
+            kw["type"] = type(default)
+        kw["help"] = kw["help"].replace("%", "%%")
+        groups[f.metadata["section"]].add_argument(option, **kw)
+    return parser
+
+
+def config_from_args(args: argparse.Namespace) -> TrainConfig:
+    """Defaults < ``--config`` file < explicit command-line options."""
+    values: dict[str, Any] = {}
+    if args.config:
+        values.update(load_config_file(resolve_config_path(args.config)))
+    for f in fields(TrainConfig):
+        value = getattr(args, f.name, None)
+        if value is not None:
+            values[f.name] = value
+    return TrainConfig(**values)
+
+
+def parse_config(argv: list[str] | None = None) -> tuple[TrainConfig, argparse.Namespace]:
+    args = build_parser().parse_args(argv)
+    return config_from_args(args), args

@@ -1,0 +1,99 @@
+"""From a configuration to datasets and their image caches."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+
+from ..data.cache import ImageCache
+from ..data.records import ImageRecord, ReidDataset
+from .config import TrainConfig
+
+SYNTHETIC_PREFIX = "synthetic://"
+
+
+@dataclass
+class PreparedData:
+    """The dataset and one cache per split (train / query / gallery)."""
+
+    dataset: ReidDataset
+    train: ImageCache
+    query: ImageCache
+    gallery: ImageCache
+
+
+def _synthetic(cfg: TrainConfig):
+    from ..data.synthetic import SyntheticConfig, SyntheticVehicles
+
+    options = {"seed": cfg.synthetic_seed}
+    if cfg.synthetic_train_ids:
+        options["num_train_ids"] = cfg.synthetic_train_ids
+    if cfg.synthetic_test_ids:
+        options["num_test_ids"] = cfg.synthetic_test_ids
+    return SyntheticVehicles(SyntheticConfig(**options))
+
+
+def build_dataset(cfg: TrainConfig) -> tuple[ReidDataset, Callable[[ImageRecord], np.ndarray] | None, str]:
+    """The configured dataset, a reader for synthetic records (None when there are none)
+    and a string identifying the synthetic part for the cache key."""
+    from ..data.formats import load_dataset, merge_datasets
+
+    synthetic = _synthetic(cfg) if (not cfg.data or cfg.synthetic) else None
+    datasets = [load_dataset(root, None if cfg.layout == "auto" else cfg.layout)
+                for root in cfg.data]
+    if synthetic is not None:
+        datasets.append(synthetic.dataset)
+    dataset = datasets[0] if len(datasets) == 1 else merge_datasets(datasets, eval_index=0)
+    return dataset, (synthetic.render if synthetic else None), (synthetic.cache_key if synthetic else "")
+
+
+def _reader(render: Callable[[ImageRecord], np.ndarray] | None):
+    if render is None:
+        return None
+    from PIL import Image
+
+    def read(record: ImageRecord):
+        if record.path.startswith(SYNTHETIC_PREFIX):
+            return render(record)
+        with Image.open(record.path) as image:
+            return image.convert("RGB")
+
+    return read
+
+
+def _cache_key(records: list[ImageRecord], synthetic_key: str) -> str | None:
+    """None (the cache hashes file paths, sizes and times) unless synthetic images are
+    involved; then the synthetic key plus the stat of every real file."""
+    if not synthetic_key:
+        return None
+    h = hashlib.sha1(synthetic_key.encode())
+    for r in records:
+        h.update(r.path.encode())
+        if not r.path.startswith(SYNTHETIC_PREFIX):
+            try:
+                st = os.stat(r.path)
+                h.update(f"{st.st_size}:{st.st_mtime_ns}".encode())
+            except OSError:
+                h.update(b"missing")
+    return h.hexdigest()
+
+
+def prepare_data(cfg: TrainConfig, *, progress: bool = True) -> PreparedData:
+    """Load the dataset and build (or reopen) the uint8 caches of its three splits at
+    ``cfg.image_size``."""
+    dataset, render, synthetic_key = build_dataset(cfg)
+    size = tuple(int(v) for v in cfg.image_size)
+    if len(size) != 2 or min(size) < 8:
+        raise ValueError(f"image_size must be two numbers H W, each >= 8; got {cfg.image_size}")
+    reader = _reader(render)
+    caches = {}
+    for split in ("train", "query", "gallery"):
+        records = getattr(dataset, split)
+        caches[split] = ImageCache.build(records, size, cache_dir=cfg.cache_dir or None,
+                                         read_image=reader, key=_cache_key(records, synthetic_key),
+                                         progress=progress)
+    return PreparedData(dataset, caches["train"], caches["query"], caches["gallery"])

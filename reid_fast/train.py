@@ -1,0 +1,64 @@
+"""``python -m reid_fast.train``: train a re-ID embedding and evaluate it.
+
+With no arguments it trains the small CPU ResNet on the built-in synthetic vehicles
+(a few minutes on 2 CPU cores), evaluates it untrained, trained, and trained with
+k-reciprocal re-ranking, and prints a summary. Under ``torchrun --nproc_per_node N`` it
+trains with DistributedDataParallel. ``--resume RUN_DIR`` continues a run exactly.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from dataclasses import fields
+from pathlib import Path
+
+from .engine.config import TrainConfig, build_parser, config_from_args, load_config_file
+from .engine.trainer import Trainer
+
+
+def _resume_config(args) -> TrainConfig:
+    """The stored configuration of the run to resume, with the explicit options on top."""
+    run = Path(args.resume)
+    run_dir = run.parent if run.is_file() else run
+    stored = run_dir / "config.json"
+    if not stored.is_file():
+        raise SystemExit(f"--resume {args.resume}: no config.json in {run_dir}")
+    values = load_config_file(stored)
+    for f in fields(TrainConfig):
+        value = getattr(args, f.name, None)
+        if value is not None:
+            values[f.name] = value
+    return TrainConfig(**values)
+
+
+def _row(label: str, metrics: dict) -> str:
+    return (f"{label:<18}" + "".join(f"{100 * metrics[k]:>8.1f}"
+                                     for k in ("mAP", "rank1", "rank5", "rank10", "mINP")))
+
+
+def format_summary(summary: dict) -> str:
+    """The table printed at the end of a run."""
+    lines = [f"{'':<18}{'mAP':>8}{'R1':>8}{'R5':>8}{'R10':>8}{'mINP':>8}"]
+    for e in summary["evaluations"]:
+        lines.append(_row(e["eval"], e["plain"]))
+        if "rerank" in e:
+            lines.append(_row(e["eval"] + " + rerank", e["rerank"]))
+    lines.append(f"{summary['steps']} steps in {summary['seconds']:.0f} s on {summary['device']}"
+                 + (f" x {summary['world_size']} processes" if summary["world_size"] > 1 else "")
+                 + f"; run folder {summary['run_dir']}")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    cfg = _resume_config(args) if args.resume else config_from_args(args)
+    trainer = Trainer(cfg)
+    summary = trainer.run()
+    if "evaluations" in summary:
+        print(json.dumps(summary, indent=2) if args.json else format_summary(summary), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,136 @@
+"""Training-engine pieces: configuration sources, schedules, EMA, atomic checkpoints,
+the curve plot."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from reid_fast.engine.checkpoint import load_checkpoint, save_atomic
+from reid_fast.engine.config import (TrainConfig, build_parser, config_from_args,
+                                     load_config_file, resolve_config_path)
+from reid_fast.engine.ema import ModelEMA
+from reid_fast.engine.optim import build_optimizer, lr_factor
+from reid_fast.viz.curves import plot_training_curves
+
+
+def test_defaults_then_file_then_command_line(tmp_path):
+    path = tmp_path / "c.toml"
+    path.write_text('[optim]\nlr = 0.5\nepochs = 3\n[data]\nimage_size = [32, 48]\n')
+    cfg = config_from_args(build_parser().parse_args(["--config", str(path), "--epochs", "7"]))
+    assert (cfg.lr, cfg.epochs, cfg.image_size) == (0.5, 7, [32, 48])
+    assert cfg.arch == TrainConfig().arch
+
+
+@pytest.mark.parametrize("preset", ["aicity2020", "veri776"])
+def test_presets_resolve_and_load(preset):
+    values = load_config_file(resolve_config_path(preset))
+    cfg = TrainConfig(**values)
+    expected = {"aicity2020": ("se_resnext101_32x4d", [384, 384], 24, 0.02, 0.5),
+                "veri776": ("resnet50", [256, 256], 48, 0.05, 0.5)}[preset]
+    assert (cfg.arch, cfg.image_size, cfg.batch_size, cfg.lr, cfg.erasing_p) == expected
+    assert cfg.last_stride == 1
+
+
+def test_config_file_errors(tmp_path):
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[optim]\nlearning_rate = 1\n")
+    with pytest.raises(ValueError, match="unknown key \\[optim\\] 'learning_rate'"):
+        load_config_file(bad)
+    bad.write_text("[optim]\nepochs = 'ten'\n")
+    with pytest.raises(ValueError, match="epochs must be a int; got 'ten'"):
+        load_config_file(bad)
+    bad.write_text("[nope]\nx = 1\n")
+    with pytest.raises(ValueError, match="unknown section \\[nope\\]"):
+        load_config_file(bad)
+    with pytest.raises(FileNotFoundError, match="neither a file nor a shipped preset"):
+        resolve_config_path("no-such-preset")
+
+
+def test_resolved_config_round_trips_through_json(tmp_path):
+    cfg = TrainConfig(lr=0.123, data=["a", "b"], milestones=[3, 5])
+    cfg.save(tmp_path / "config.json")
+    assert TrainConfig(**load_config_file(tmp_path / "config.json")) == cfg
+
+
+def test_lr_factor_by_hand():
+    common = dict(total_steps=100, steps_per_epoch=10, warmup_epochs=1.0)
+    # Warm-up: 0.01 + 0.99 * step / 10.
+    assert lr_factor(0, schedule="cosine", **common) == pytest.approx(0.01)
+    assert lr_factor(5, schedule="cosine", **common) == pytest.approx(0.505)
+    # Cosine over the 90 steps after warm-up: step 55 is half-way -> 0.5.
+    assert lr_factor(10, schedule="cosine", **common) == pytest.approx(1.0)
+    assert lr_factor(55, schedule="cosine", **common) == pytest.approx(0.5)
+    assert lr_factor(100, schedule="cosine", **common) == pytest.approx(0.0, abs=1e-12)
+    # Multi-step at epochs 4 and 7 (steps 40 and 70), gamma 0.1.
+    ms = dict(schedule="multistep", milestones=[4, 7], gamma=0.1, **common)
+    assert [lr_factor(s, **ms) for s in (39, 40, 69, 70)] == pytest.approx([1, 0.1, 0.1, 0.01])
+    with pytest.raises(ValueError, match="schedule must be"):
+        lr_factor(20, schedule="linear", **common)
+
+
+def test_optimizer_groups_and_backbone_multiplier():
+    backbone = torch.nn.Linear(3, 4)
+    head = torch.nn.Linear(4, 2)
+    opt = build_optimizer("sgd", backbone.parameters(), head.parameters(), lr=0.1,
+                          backbone_lr_mult=0.1, weight_decay=1e-3)
+    lrs = sorted((g["lr"], g["weight_decay"], len(g["params"])) for g in opt.param_groups)
+    # backbone weight (decay) + bias (no decay) at 0.01; head weight + bias at 0.1.
+    assert lrs == [(pytest.approx(0.01), 0.0, 1), (pytest.approx(0.01), 1e-3, 1),
+                   (0.1, 0.0, 1), (0.1, 1e-3, 1)]
+    assert opt.defaults["nesterov"] is True
+    with pytest.raises(ValueError, match="optimizer must be"):
+        build_optimizer("lion", [], head.parameters(), lr=0.1)
+
+
+def test_ema_by_hand():
+    model = torch.nn.BatchNorm1d(2)
+    ema = ModelEMA(model, decay=0.9)
+    with torch.no_grad():
+        model.weight.fill_(2.0)                  # ema: 0.9 * 1 + 0.1 * 2 = 1.1
+        model.num_batches_tracked.fill_(5)       # integers are copied
+    ema.update(model)
+    assert torch.allclose(ema.module.weight, torch.full((2,), 1.1))
+    assert int(ema.module.num_batches_tracked) == 5
+    ema.update(model)                            # 0.9 * 1.1 + 0.2 = 1.19
+    assert torch.allclose(ema.module.weight, torch.full((2,), 1.19))
+    with pytest.raises(ValueError, match="decay must be in"):
+        ModelEMA(model, 1.0)
+
+
+def test_checkpoint_is_atomic(tmp_path, monkeypatch):
+    path = tmp_path / "checkpoint.pt"
+    save_atomic({"w": torch.ones(2)}, path)
+
+    def broken_save(obj, f):
+        f.write(b"partial")
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(torch, "save", broken_save)
+    with pytest.raises(RuntimeError, match="disk full"):
+        save_atomic({"w": torch.zeros(2)}, path)
+    monkeypatch.undo()
+    assert torch.equal(load_checkpoint(tmp_path)["w"], torch.ones(2))   # the old one, intact
+    assert [p.name for p in tmp_path.iterdir()] == ["checkpoint.pt"]   # no temporary left
+    with pytest.raises(FileNotFoundError, match="checkpoint not found"):
+        load_checkpoint(tmp_path / "nothing")
+
+
+def test_curve_plot_draws_both_panels(tmp_path):
+    path = tmp_path / "curves.png"
+    steps = list(range(1, 21))
+    plot_training_curves(path, {"total": (steps, [math.exp(-s / 5) for s in steps])},
+                         {"mAP plain": ([0, 5], [3.0, 70.0])})
+    image = Image.open(path).convert("RGB")
+    assert image.size == (900, 380)
+    left, right = image.crop((60, 30, 430, 340)), image.crop((500, 30, 880, 340))
+    blue = (31, 119, 180)
+    def has(panel, colour):
+        return bool((np.asarray(panel) == colour).all(axis=2).any())
+
+    assert has(left, blue)      # the loss line
+    assert has(right, blue)     # the mAP points
