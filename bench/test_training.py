@@ -141,10 +141,10 @@ def test_input_pipeline(benchmark, record, request, jpeg_records, image_cache, s
             return n
 
         impl = "per-image Pillow transforms, DataLoader(num_workers=2)"
-    run()  # warm-up (worker start-up, first-touch of the memmap)
+    run()  # warm-up: worker start-up, first touch of the memmap and of the allocator's pages
     benchmark.group = f"input_pipeline {device}"
-    rounds = request.config.getoption("--reid-rounds") or 5
-    images = benchmark.pedantic(run, rounds=rounds, iterations=1)
+    rounds = request.config.getoption("--reid-rounds") or 10
+    images = benchmark.pedantic(run, rounds=rounds, warmup_rounds=2, iterations=1)
     fields = {"op": "input_pipeline", "side": side, "impl": impl, "size": f"{SIZE[0]}x{SIZE[1]}-b{BATCH}",
               "device": device, "dtype": "uint8->float32", "images_per_round": images,
               "images_per_s": images / benchmark.stats.stats.median,
