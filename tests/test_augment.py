@@ -182,6 +182,18 @@ def test_train_is_deterministic_under_a_seed():
     assert not torch.equal(first, augment(images, seeded(12), progress=0.3))
 
 
+def test_train_writes_into_a_reused_buffer():
+    images = cache_batch(6)
+    augment = A.TrainAugment(A.AugmentConfig(size=(12, 10), erasing_p=0.5))
+    fresh = augment(images, seeded(5))
+    buffer = torch.full_like(fresh, float("nan"))     # stale contents must not leak through
+    out = augment(images, seeded(5), out=buffer)
+    assert out.data_ptr() == buffer.data_ptr()
+    assert torch.equal(out, fresh)
+    with pytest.raises(ValueError, match="out must be a float32 channels-last tensor"):
+        augment(images, seeded(5), out=torch.empty(6, 3, 12, 10))   # not channels-last
+
+
 def test_train_leaves_its_input_alone():
     images = float_batch(5, 12, 10)
     before = images.clone()

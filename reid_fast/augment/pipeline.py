@@ -113,7 +113,8 @@ class TrainAugment:
         self.autoaugment = AutoAugment(config.autoaugment_p) if config.autoaugment_p > 0 else None
 
     def __call__(
-        self, images: torch.Tensor, generator: torch.Generator, progress: float = 0.0
+        self, images: torch.Tensor, generator: torch.Generator, progress: float = 0.0,
+        out: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """Augment a batch.
 
@@ -123,6 +124,8 @@ class TrainAugment:
             generator: CPU generator; every random parameter is drawn on the CPU with
                 it, so a seed gives the same batch on every device.
             progress: fraction of training done, in [0, 1] (fades AutoAugment).
+            out: optional (B, 3, *size) float32 channels-last buffer to write the result
+                into, e.g. the previous step's batch once the model is done with it.
 
         Returns:
             (B, 3, *size) float32, normalised, on the device of ``images``, in
@@ -139,7 +142,7 @@ class TrainAugment:
         if config.color_jitter > 0:
             s = config.color_jitter
             x = color_jitter(x, generator, brightness=s, contrast=s, saturation=s, hue=s / 4)
-        x = normalize(x, config.mean, config.std)
+        x = normalize(x, config.mean, config.std, out=out)
         if config.erasing_p > 0:
             value = "random" if config.erasing_value == "random" else 0.0
             x = random_erasing(

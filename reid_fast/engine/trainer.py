@@ -154,6 +154,7 @@ class Trainer:
         self.total_steps = cfg.epochs * self.steps_per_epoch
         self.epoch, self.step_in_epoch, self.global_step = 0, 0, 0
         self.evaluations: list[dict] = []
+        self._input_buffer: torch.Tensor | None = None
 
     # ------------------------------------------------------------ checkpoints
     def _rng_states(self) -> list[dict]:
@@ -246,7 +247,12 @@ class Trainer:
         for group, base in zip(self.optimizer.param_groups, self.base_lrs):
             group["lr"] = base * factor
         progress = self.global_step / max(1, self.total_steps)
-        x = self.augment(images, self.generator, progress=progress)
+        # The previous step's input is dead once its backward ran: reuse its buffer.
+        reuse = self._input_buffer
+        if reuse is not None and reuse.shape[0] != images.shape[0]:
+            reuse = None
+        x = self.augment(images, self.generator, progress=progress, out=reuse)
+        self._input_buffer = x
         with torch.autocast(self.device.type, dtype=self.autocast_dtype or torch.float32,
                             enabled=self.autocast_dtype is not None):
             output = self.train_model(x)
