@@ -26,7 +26,7 @@ import reid_bench
 
 SIZE = (256, 256)
 BATCH = 64
-BATCHES_PER_ROUND = 6
+BATCHES_PER_ROUND = 10   # about one epoch of the 60-identity set per round
 
 
 @pytest.fixture(scope="session")
