@@ -53,9 +53,10 @@ def _check_batch(images, labels, indices, device="cpu"):
     np.testing.assert_array_equal(labels.cpu().numpy(), [LABELS[i] for i in indices])
 
 
-def test_batches_follow_the_sampler(cache):
+@pytest.mark.parametrize("prefetch", [0, 2])
+def test_batches_follow_the_sampler(cache, prefetch):
     sampler = ShuffleSampler(LABELS, 4, seed=1)
-    loader = BatchLoader(cache, LABELS, sampler, prefetch=2)
+    loader = BatchLoader(cache, LABELS, sampler, prefetch=prefetch)
     assert len(loader) == len(sampler) == 7
     produced = list(loader.epoch(2))
     expected = sampler.batches(2)
@@ -122,8 +123,10 @@ def test_bad_arguments(cache):
         BatchLoader(cache, [0, 1, 2], sampler)
     with pytest.raises(TypeError, match="labels must be a 1-d sequence of ints"):
         BatchLoader(cache, np.zeros(COUNT), sampler)
-    with pytest.raises(ValueError, match="prefetch must be a positive int, got 0"):
-        BatchLoader(cache, LABELS, sampler, prefetch=0)
+    with pytest.raises(ValueError, match="prefetch must be an int >= 0, got -1"):
+        BatchLoader(cache, LABELS, sampler, prefetch=-1)
+    assert BatchLoader(cache, LABELS, sampler).prefetch == 0          # CPU default
+    assert BatchLoader(cache, LABELS, sampler, prefetch=3).prefetch == 3
 
 
 @pytest.mark.cuda

@@ -44,7 +44,11 @@ class BatchLoader:
         labels: one training label per cache image (``len(labels) == len(cache)``).
         sampler: gives each epoch's batches of cache positions.
         device: where the batches go.
-        prefetch: batches gathered ahead of the one being used (>= 1).
+        prefetch: batches a background thread gathers ahead of the one being used;
+            0 gathers in the caller's thread. Default: 2 for CUDA (the copy overlaps the
+            GPU's work), 0 for the CPU, where a gathering thread only competes with the
+            model's OpenMP threads for the same cores (measured: 1.6x fewer images/s on
+            2 cores, with large variance).
     """
 
     def __init__(
@@ -53,7 +57,7 @@ class BatchLoader:
         labels: Sequence[int],
         sampler: BatchSampler,
         device: torch.device | str = "cpu",
-        prefetch: int = 2,
+        prefetch: int | None = None,
     ) -> None:
         label_array = np.asarray(labels)
         if label_array.ndim != 1 or (label_array.size and label_array.dtype.kind not in "iu"):
@@ -62,12 +66,14 @@ class BatchLoader:
             )
         if len(label_array) != len(cache):
             raise ValueError(f"labels has {len(label_array)} entries but the cache has {len(cache)} images")
-        if isinstance(prefetch, bool) or not isinstance(prefetch, int) or prefetch < 1:
-            raise ValueError(f"prefetch must be a positive int, got {prefetch!r}")
+        self.device = torch.device(device)
+        if prefetch is None:
+            prefetch = 2 if self.device.type == "cuda" else 0
+        if isinstance(prefetch, bool) or not isinstance(prefetch, int) or prefetch < 0:
+            raise ValueError(f"prefetch must be an int >= 0, got {prefetch!r}")
         self.cache = cache
         self.labels = torch.from_numpy(label_array.astype(np.int64))
         self.sampler = sampler
-        self.device = torch.device(device)
         self.prefetch = prefetch
 
     def __len__(self) -> int:
@@ -87,7 +93,16 @@ class BatchLoader:
         batches = self.sampler.batches(epoch)
         if isinstance(start, bool) or not isinstance(start, int) or not 0 <= start <= len(batches):
             raise ValueError(f"start must be an int in 0..{len(batches)}, got {start!r}")
+        if self.prefetch == 0:
+            return self._iterate_here(batches[start:])
         return self._iterate(batches[start:])
+
+    def _iterate_here(self, batches: list[np.ndarray]) -> Iterator[Batch]:
+        for batch in batches:
+            indices = np.asarray(batch, dtype=np.int64)
+            images = self.cache.batch(indices).to(self.device)
+            labels = self.labels[torch.from_numpy(indices)].to(self.device)
+            yield images.permute(0, 3, 1, 2), labels, indices
 
     def _iterate(self, batches: list[np.ndarray]) -> Iterator[Batch]:
         ready: queue.Queue = queue.Queue(maxsize=self.prefetch)
