@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import math
 import time
-from dataclasses import asdict
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -233,7 +232,7 @@ class Trainer:
             record[name] = metrics.as_dict()
         self.evaluations.append(record)
         self.log.write(**record)
-        if self.show or self.is_main:
+        if self.is_main:
             for name, metrics in results.items():
                 print(f"[{label}] {name:<7} {metrics.summary()}", flush=True)
         return record
