@@ -319,7 +319,8 @@ class Trainer:
         """All processes hold bit-identical weights (always True for one process)."""
         if not self.ctx.distributed:
             return True
-        flat = torch.cat([p.detach().reshape(-1).float().cpu() for p in self.model.state_dict().values()
+        # On the training device: NCCL only moves CUDA tensors.
+        flat = torch.cat([p.detach().reshape(-1).float() for p in self.model.state_dict().values()
                           if p.dtype.is_floating_point])
         gathered = [torch.zeros_like(flat) for _ in range(self.ctx.world_size)]
         dist.all_gather(gathered, flat)
