@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import sys
-from dataclasses import fields
 from pathlib import Path
 
 from .engine.config import TrainConfig, build_parser, config_from_args, load_config_file
@@ -24,12 +23,7 @@ def _resume_config(args) -> TrainConfig:
     stored = run_dir / "config.json"
     if not stored.is_file():
         raise SystemExit(f"--resume {args.resume}: no config.json in {run_dir}")
-    values = load_config_file(stored)
-    for f in fields(TrainConfig):
-        value = getattr(args, f.name, None)
-        if value is not None:
-            values[f.name] = value
-    return TrainConfig(**values)
+    return config_from_args(args, base=load_config_file(stored))
 
 
 def _row(label: str, metrics: dict) -> str:

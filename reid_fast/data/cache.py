@@ -98,7 +98,9 @@ def _check_size(size: tuple[int, int]) -> tuple[int, int]:
     return int(size[0]), int(size[1])
 
 
-def _file_stamp(path: str) -> str:
+def file_stamp(path: str) -> str:
+    """``"<size>:<mtime_ns>"`` of a file ("missing" when it cannot be read): what makes a
+    cache stale."""
     try:
         stat = os.stat(path)
     except OSError:
@@ -113,7 +115,7 @@ def _cache_stem(records: Sequence[ImageRecord], size: tuple[int, int], key: str 
     for record in records:
         digest.update(b"\0" + record.path.encode("utf-8", "surrogateescape"))
         if key is None:
-            digest.update(b"\0" + _file_stamp(record.path).encode())
+            digest.update(b"\0" + file_stamp(record.path).encode())
     return f"images-{size[0]}x{size[1]}-{digest.hexdigest()[:32]}"
 
 

@@ -211,9 +211,10 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def config_from_args(args: argparse.Namespace) -> TrainConfig:
-    """Defaults < ``--config`` file < explicit command-line options."""
-    values: dict[str, Any] = {}
+def config_from_args(args: argparse.Namespace, base: dict[str, Any] | None = None) -> TrainConfig:
+    """Defaults < ``base`` (e.g. a resumed run's stored values) < ``--config`` file <
+    explicit command-line options."""
+    values: dict[str, Any] = dict(base or {})
     if args.config:
         values.update(load_config_file(resolve_config_path(args.config)))
     for f in fields(TrainConfig):

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import hashlib
-import os
 from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
 
-from ..data.cache import ImageCache
+from ..data.cache import ImageCache, file_stamp, read_rgb
 from ..data.records import ImageRecord, ReidDataset
 from .config import TrainConfig
 
@@ -52,33 +51,26 @@ def build_dataset(cfg: TrainConfig) -> tuple[ReidDataset, Callable[[ImageRecord]
 
 
 def _reader(render: Callable[[ImageRecord], np.ndarray] | None):
+    """None (the cache's default Pillow reader) without synthetic records; otherwise a
+    reader that renders synthetic records and reads files with the default reader."""
     if render is None:
         return None
-    from PIL import Image
 
     def read(record: ImageRecord):
-        if record.path.startswith(SYNTHETIC_PREFIX):
-            return render(record)
-        with Image.open(record.path) as image:
-            return image.convert("RGB")
+        return render(record) if record.path.startswith(SYNTHETIC_PREFIX) else read_rgb(record)
 
     return read
 
 
 def _cache_key(records: list[ImageRecord], synthetic_key: str) -> str | None:
-    """None (the cache hashes file paths, sizes and times) unless synthetic images are
-    involved; then the synthetic key plus the stat of every real file."""
+    """None (the cache stamps each file itself) unless synthetic images are involved;
+    then the synthetic key plus the stamp of every real file (the cache adds the paths)."""
     if not synthetic_key:
         return None
     h = hashlib.sha1(synthetic_key.encode())
     for r in records:
-        h.update(r.path.encode())
         if not r.path.startswith(SYNTHETIC_PREFIX):
-            try:
-                st = os.stat(r.path)
-                h.update(f"{st.st_size}:{st.st_mtime_ns}".encode())
-            except OSError:
-                h.update(b"missing")
+            h.update(file_stamp(r.path).encode())
     return h.hexdigest()
 
 
