@@ -90,3 +90,100 @@ def test_bad_input():
         evaluate_ranking(np.array([[0.0, np.nan]]), [1], [1, 2])
     with pytest.raises(TypeError, match="query_ids must hold integers"):
         evaluate_ranking(np.zeros((1, 2)), [1.5], [1, 2])
+
+
+def _assert_same_as_reference(ours, ref):
+    """Integer ranks identical; float64 metrics equal up to summation order (1e-12)."""
+    np.testing.assert_array_equal(ours.first_positive_rank, ref["first"])
+    np.testing.assert_array_equal(ours.num_positives, ref["positives"])
+    np.testing.assert_array_equal(ours.valid, ~np.isnan(ref["ap"]))
+    for mine, theirs in ((ours.average_precision, ref["ap"]),
+                         (ours.average_precision_at_top, ref["ap_top"]),
+                         (ours.inverse_negative_penalty, ref["inp"])):
+        np.testing.assert_allclose(mine, theirs, rtol=0, atol=1e-12)
+    assert ours.num_valid == ref["num_valid"]
+    for key, value in (("mAP", ours.mAP), ("mINP", ours.mINP), ("mAP_top", ours.mAP_top)):
+        assert value == pytest.approx(ref[key], abs=1e-12), key
+    assert ours.cmc == pytest.approx(ref["cmc"], abs=1e-12)
+
+
+def test_map_at_top_hand_computed():
+    # Non-junk list ids [1, 2, 2, 1, 2, 1]; query id 1: positives at ranks 1, 4, 6.
+    # Full AP = (1/1 + 2/4 + 3/6) / 3. AP@5 (AICity rule, K=5): (1/1 + 2/4) / min(3, 5).
+    # AP@2: (1/1) / min(3, 2) = 0.5.
+    d = np.arange(6, dtype=np.float32)[None]
+    gid = [1, 2, 2, 1, 2, 1]
+    m = evaluate_ranking(d, [1], gid, top=5)
+    assert m.mAP == pytest.approx((1 + 0.5 + 0.5) / 3, abs=1e-15)
+    assert m.mAP_top == pytest.approx((1 + 0.5) / 3, abs=1e-15)
+    assert evaluate_ranking(d, [1], gid, top=2).mAP_top == pytest.approx(0.5, abs=1e-15)
+    assert m.as_dict()["mAP@5"] == m.mAP_top
+    assert m.inverse_negative_penalty[0] == pytest.approx(3 / 6)
+    assert m.num_positives[0] == 3
+
+
+def test_ties_between_positives_and_negatives_use_the_gallery_index():
+    # Distances [1, 1, 1, 0, 1] with ids [2, 1, 2, 2, 1]: order by (distance, index) is
+    # items 3, 0, 1, 2, 4 -> ids [2, 2, 1, 2, 1]: positives at ranks 3 and 5.
+    d = np.array([[1.0, 1.0, 1.0, 0.0, 1.0]], dtype=np.float32)
+    m = evaluate_ranking(d, [1], [2, 1, 2, 2, 1])
+    assert m.average_precision[0] == pytest.approx((1 / 3 + 2 / 5) / 2, abs=1e-15)
+    assert m.first_positive_rank[0] == 3
+
+
+@pytest.mark.parametrize("seed", [3, 4])
+@pytest.mark.parametrize("same_camera_junk", [True, False])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])   # native kernel / torch ops
+def test_tie_heavy_matrices_against_the_reference(seed, same_camera_junk, dtype):
+    # Distances from only 4 values (some negative): almost every comparison is a tie, and
+    # rows whose positives all share one distance have an empty range.
+    rng = np.random.default_rng(seed)
+    q, g = 25, 300
+    d = (rng.integers(0, 4, (q, g)) - 1.5).astype(dtype)
+    d[0] = 0.25
+    qid, gid = rng.integers(-1, 6, q), rng.integers(-1, 6, g)
+    qcam, gcam = rng.integers(-1, 3, q), rng.integers(-1, 3, g)
+    ours = evaluate_ranking(d, qid, gid, qcam, gcam, same_camera_junk=same_camera_junk,
+                            top=40, chunk_rows=7)
+    ref = ranking_metrics(d, qid, gid, qcam, gcam, same_camera_junk=same_camera_junk, top=40)
+    _assert_same_as_reference(ours, ref)
+
+
+@pytest.mark.parametrize("dtype", [np.float16, np.float32, np.float64])
+def test_dtypes_and_the_aicity_rule_against_the_reference(dtype):
+    # AICity: unknown query cameras, no camera junk, many positives per query (tracks),
+    # so AP@100 differs from AP.
+    rng = np.random.default_rng(5)
+    q, g = 20, 700
+    d = rng.random((q, g)).astype(dtype)
+    qid, gid = rng.integers(0, 4, q), rng.integers(0, 4, g)
+    ours = evaluate_ranking(d, qid, gid, None, rng.integers(0, 5, g), same_camera_junk=False)
+    ref = ranking_metrics(d, qid, gid, None, None, same_camera_junk=False)
+    _assert_same_as_reference(ours, ref)
+    assert ours.mAP_top != pytest.approx(ours.mAP, abs=1e-3)
+
+
+def test_no_gallery_or_no_query():
+    m = evaluate_ranking(np.zeros((2, 0), np.float32), [1, 2], [])
+    assert (m.num_queries, m.num_valid, m.mAP) == (2, 0, 0.0)
+    m = evaluate_ranking(np.zeros((0, 3), np.float32), [], [1, 2, 3])
+    assert (m.num_queries, m.num_valid) == (0, 0)
+
+
+def test_non_finite_error_names_the_position():
+    d = np.zeros((2, 3), np.float32)
+    d[1, 2] = np.inf
+    with pytest.raises(ValueError, match="query 1, gallery 2"):
+        evaluate_ranking(d, [1, 2], [1, 2, 3])
+
+
+@pytest.mark.cuda
+def test_cuda_matches_the_reference():
+    rng = np.random.default_rng(6)
+    q, g = 40, 500
+    d = rng.random((q, g)).astype(np.float32)
+    d[:, 100:150] = d[:, :50]
+    qid, gid = rng.integers(-1, 8, q), rng.integers(-1, 8, g)
+    qcam, gcam = rng.integers(-1, 3, q), rng.integers(-1, 3, g)
+    ours = evaluate_ranking(torch.from_numpy(d).cuda(), qid, gid, qcam, gcam, chunk_rows=16)
+    _assert_same_as_reference(ours, ranking_metrics(d, qid, gid, qcam, gcam))

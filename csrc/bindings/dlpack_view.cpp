@@ -11,6 +11,7 @@ namespace {
 DType dtype_from_dlpack(const DLDataType& t, const std::string& name) {
   if (t.lanes == 1) {
     if (t.code == kDLFloat && t.bits == 32) return DType::Float32;
+    if (t.code == kDLFloat && t.bits == 64) return DType::Float64;
     if (t.code == kDLFloat && t.bits == 16) return DType::Float16;
     if (t.code == kDLBfloat && t.bits == 16) return DType::BFloat16;
     if (t.code == kDLInt && t.bits == 64) return DType::Int64;

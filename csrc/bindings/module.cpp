@@ -242,6 +242,48 @@ void topk_rows(const py::capsule& matrix_capsule, const py::capsule& values_caps
                 });
 }
 
+void ranking_metrics(const py::capsule& distances, const py::capsule& query_ids,
+                     const py::capsule& gallery_ids, const py::capsule& query_cams,
+                     const py::capsule& gallery_cams, const py::capsule& average_precision,
+                     const py::capsule& average_precision_at_top,
+                     const py::capsule& inverse_negative_penalty,
+                     const py::capsule& first_positive_rank, const py::capsule& num_positives,
+                     bool same_camera_junk, int64_t top) {
+  RankingArgs args;
+  args.distances = view_from_dlpack(distances, "distances");
+  if (args.distances.ndim != 2) {
+    throw_value_error("distances must be 2-D, got shape ", shape_string(args.distances));
+  }
+  expect_dtype(args.distances, "distances", DType::Float32);
+  if (args.distances.device != DeviceType::CPU) {
+    throw_value_error("ranking_metrics runs on the CPU; got distances on CUDA");
+  }
+  if (top < 1) throw_value_error("top must be >= 1, got ", top);
+  const int64_t q = args.distances.shape[0], g = args.distances.shape[1];
+  const auto vector = [&](const py::capsule& capsule, const char* name, DType dtype,
+                          int64_t length) {
+    TensorView view = view_from_dlpack(capsule, name);
+    expect_vector(view, name, dtype, args.distances);
+    expect_shape(view, name, {length});
+    return view;
+  };
+  args.query_ids = vector(query_ids, "query_ids", DType::Int64, q);
+  args.gallery_ids = vector(gallery_ids, "gallery_ids", DType::Int64, g);
+  args.query_cams = vector(query_cams, "query_cams", DType::Int64, q);
+  args.gallery_cams = vector(gallery_cams, "gallery_cams", DType::Int64, g);
+  args.average_precision = vector(average_precision, "average_precision", DType::Float64, q);
+  args.average_precision_at_top =
+      vector(average_precision_at_top, "average_precision_at_top", DType::Float64, q);
+  args.inverse_negative_penalty =
+      vector(inverse_negative_penalty, "inverse_negative_penalty", DType::Float64, q);
+  args.first_positive_rank = vector(first_positive_rank, "first_positive_rank", DType::Int64, q);
+  args.num_positives = vector(num_positives, "num_positives", DType::Int64, q);
+  args.same_camera_junk = same_camera_junk;
+  args.top = top;
+  py::gil_scoped_release release;
+  cpu::ranking_metrics(args);
+}
+
 std::size_t reciprocal_workspace(int64_t rows, int64_t k1, bool cuda) {
   if (!cuda) return cpu::rerank_reciprocal_workspace_bytes(rows, k1);
 #ifdef REID_FAST_WITH_CUDA
@@ -531,4 +573,5 @@ PYBIND11_MODULE(_C, m) {
                                    max_gallery_rows, is_cuda_device(device));
         });
   m.def("jaccard", &jaccard);
+  m.def("ranking_metrics", &ranking_metrics);
 }

@@ -1,4 +1,5 @@
-"""Ranking metrics of re-identification: mAP, CMC rank-k and mINP, with the junk rules.
+"""Ranking metrics of re-identification: mAP, CMC rank-k, mINP and the AICity mAP@100,
+with the junk rules, computed without sorting the query x gallery matrix.
 
 Definitions (per query, over the gallery ordered by increasing distance, ties broken by
 gallery index):
@@ -9,7 +10,16 @@ gallery index):
 - positives are the remaining items with the query's identity, at 1-based ranks
   r_1 < ... < r_n among the non-junk items.
 - AP = (1/n) sum_j j / r_j;  CMC@k = [r_1 <= k];  INP = n / r_n (Ye et al. 2021).
+- AP@K (the AICity server's rank-K mAP, K = 100) = (1 / min(n, K)) sum_{j: r_j <= K} j / r_j:
+  only the top K of the list count, normalised by the number of positives that fit in it.
 - a query with no positive (n = 0) has no AP: it is excluded from the means and counted.
+
+How (DESIGN.md 3.4): only the ranks of the positives are needed. With a query's n
+positives sorted by (distance, index), a non-junk negative that precedes exactly b of
+them adds one to the rank of every later positive, so r_{j+1} = 1 + j + #{negatives with
+b <= j}. b comes from a binary search of each distance among the query's n positive
+distances (ties resolved by index), and the counts from a histogram over b: O(q g log n)
+work and O(chunk x g) memory instead of a full O(q g log g) sort.
 """
 
 from __future__ import annotations
@@ -20,24 +30,36 @@ from typing import Any, Sequence
 import numpy as np
 import torch
 
+from ..ops.ranking import ranking_per_query
+
 DEFAULT_RANKS = (1, 5, 10, 20)
+AICITY_MAP_TOP = 100
+_CHUNK_ELEMENTS = 1 << 24
 
 
 @dataclass
 class RankingMetrics:
     """Mean metrics over the valid queries, and the per-query values.
 
-    ``average_precision`` and ``first_positive_rank`` have one entry per query (NaN / 0
-    for a query without a valid positive); ``valid`` marks the queries that count.
+    Per-query arrays have one entry per query: ``average_precision``,
+    ``average_precision_at_top`` and ``inverse_negative_penalty`` (float64, NaN for a query
+    without a valid positive), ``first_positive_rank`` (int64, 1-based, 0 if none),
+    ``num_positives`` (int64) and ``valid`` (bool, the queries that count).
+    ``mAP_top`` is the mean of AP@``top`` (the AICity server's mAP when ``top`` = 100).
     """
 
     mAP: float
     cmc: dict[int, float]
     mINP: float
+    mAP_top: float
+    top: int
     num_queries: int
     num_valid: int
     average_precision: np.ndarray = field(repr=False)
+    average_precision_at_top: np.ndarray = field(repr=False)
+    inverse_negative_penalty: np.ndarray = field(repr=False)
     first_positive_rank: np.ndarray = field(repr=False)
+    num_positives: np.ndarray = field(repr=False)
     valid: np.ndarray = field(repr=False)
 
     @property
@@ -45,17 +67,29 @@ class RankingMetrics:
         return self.num_queries - self.num_valid
 
     def as_dict(self) -> dict[str, Any]:
-        """JSON-ready summary: mAP, rank-k, mINP (fractions in [0, 1]) and the counts."""
+        """JSON-ready summary: mAP, rank-k, mINP, mAP@top (fractions in [0, 1]) and the
+        counts."""
         out: dict[str, Any] = {"mAP": self.mAP}
         out.update({f"rank{k}": v for k, v in self.cmc.items()})
-        out.update(mINP=self.mINP, num_queries=self.num_queries, num_valid=self.num_valid)
+        out.update({"mINP": self.mINP, f"mAP@{self.top}": self.mAP_top,
+                    "num_queries": self.num_queries, "num_valid": self.num_valid})
         return out
 
+    def per_query(self) -> dict[str, np.ndarray]:
+        """The per-query arrays by name (for tables, plots and JSON)."""
+        return {"average_precision": self.average_precision,
+                f"average_precision@{self.top}": self.average_precision_at_top,
+                "inverse_negative_penalty": self.inverse_negative_penalty,
+                "first_positive_rank": self.first_positive_rank,
+                "num_positives": self.num_positives, "valid": self.valid}
+
     def summary(self) -> str:
-        """One line: ``mAP 61.2%  R1 80.1%  R5 ...  mINP ...``, plus excluded queries."""
+        """One line: ``mAP 61.2%  R1 80.1%  R5 ...  mINP ...  mAP@100 ...``, plus the
+        excluded queries."""
         parts = [f"mAP {100 * self.mAP:5.1f}%"]
         parts += [f"R{k} {100 * v:5.1f}%" for k, v in self.cmc.items()]
         parts.append(f"mINP {100 * self.mINP:5.1f}%")
+        parts.append(f"mAP@{self.top} {100 * self.mAP_top:5.1f}%")
         if self.num_without_positive:
             parts.append(f"({self.num_without_positive} of {self.num_queries} queries "
                          "without a valid positive excluded)")
@@ -67,82 +101,179 @@ def _as_long_tensor(values: Any, name: str, length: int, device: torch.device) -
     if out.dim() != 1 or out.shape[0] != length:
         raise ValueError(f"{name} must be a 1-D sequence of length {length}; got shape "
                          f"{tuple(out.shape)}")
-    if out.is_floating_point() or out.is_complex():
+    if (out.is_floating_point() or out.is_complex()) and out.numel():
         raise TypeError(f"{name} must hold integers; got dtype {out.dtype}")
     return out.to(device=device, dtype=torch.int64)
+
+
+def _as_distances(distances: Any) -> torch.Tensor:
+    if torch.is_tensor(distances):
+        dist = distances
+    elif hasattr(distances, "__dlpack__") and not isinstance(distances, np.ndarray):
+        dist = torch.from_dlpack(distances)          # CuPy and friends, zero copy
+    else:
+        dist = torch.as_tensor(np.asarray(distances))
+    if dist.dim() != 2:
+        raise ValueError(f"distances must be 2-D (q, g); got shape {tuple(dist.shape)}")
+    if not dist.is_floating_point():
+        raise TypeError(f"distances must be a float matrix; got dtype {dist.dtype}")
+    if dist.dtype not in (torch.float32, torch.float64):
+        dist = dist.float()                          # float16 / bfloat16: exact in float32
+    if dist.numel():
+        lo, hi = torch.aminmax(dist)
+        if not (torch.isfinite(lo) and torch.isfinite(hi)):
+            bad = (~torch.isfinite(dist)).nonzero()[0].tolist()
+            raise ValueError(f"distances must be finite; got {dist[bad[0], bad[1]].item()} at "
+                             f"query {bad[0]}, gallery {bad[1]}")
+    return dist
+
+
+def _positive_ranks(dist: torch.Tensor, junk: torch.Tensor,
+                    good: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """1-based ranks among non-junk items of each row's positives, in rank order.
+
+    dist (c, g) finite; junk, good (c, g) bool, disjoint. Returns (ranks (c, P) int64,
+    num_positives (c,)) with P = the largest count; entries past a row's count are 0.
+    """
+    c, g = dist.shape
+    device = dist.device
+    n = good.sum(dim=1)
+    width = int(n.max()) if c else 0
+    if width == 0:
+        return torch.zeros(c, 0, dtype=torch.int64, device=device), n
+    rows, cols = good.nonzero(as_tuple=True)                  # row-major: cols ascending
+    row_start = torch.cumsum(n, 0) - n
+    slot = torch.arange(rows.numel(), device=device) - row_start[rows]
+    # Positive distances per row, sorted by (distance, index); padding sorts last.
+    pos_d = torch.full((c, width), float("inf"), dtype=dist.dtype, device=device)
+    pos_i = torch.full((c, width), g, dtype=torch.int64, device=device)
+    pos_d[rows, slot] = dist[rows, cols]
+    pos_i[rows, slot] = cols
+    pos_d, order = torch.sort(pos_d, dim=1, stable=True)
+    pos_i = pos_i.gather(1, order)
+
+    negative = ~(junk | good)
+    # b = the number of positives before each item: those strictly closer ...
+    before = torch.searchsorted(pos_d, dist.contiguous(), side="left")
+    # ... plus those at the same distance with a lower gallery index (rare: exact ties).
+    tie = negative & (pos_d.gather(1, before.clamp(max=width - 1)) == dist)
+    if bool(tie.any()):
+        tr, tc = tie.nonzero(as_tuple=True)
+        same = (pos_d[tr] == dist[tr, tc, None]) & (pos_i[tr] < tc[:, None])
+        before[tr, tc] += same.sum(dim=1)
+    # Negatives counted per b; the non-negatives go to a spare bin with weight 0.
+    hist = torch.zeros(c, width + 1, dtype=torch.int64, device=device)
+    hist.scatter_add_(1, before.masked_fill_(~negative, width), negative.to(torch.int64))
+    preceding = torch.cumsum(hist[:, :width], dim=1)
+    j = torch.arange(width, device=device)
+    ranks = (1 + j + preceding) * (j < n[:, None])
+    return ranks, n
+
+
+def _torch_per_query(dist: torch.Tensor, qid: torch.Tensor, gid: torch.Tensor,
+                     qcam: torch.Tensor, gcam: torch.Tensor, same_camera_junk: bool, top: int,
+                     chunk_rows: int) -> tuple[torch.Tensor, ...]:
+    """The same per-query values with torch ops on the device of ``dist`` (CUDA, and
+    float64 on the CPU): binary search by ``torch.searchsorted``, chunk_rows queries at
+    a time."""
+    q = dist.shape[0]
+    device = dist.device
+    nan = float("nan")
+    ap = torch.full((q,), nan, dtype=torch.float64, device=device)
+    ap_top = torch.full((q,), nan, dtype=torch.float64, device=device)
+    inp = torch.full((q,), nan, dtype=torch.float64, device=device)
+    first = torch.zeros(q, dtype=torch.int64, device=device)
+    count = torch.zeros(q, dtype=torch.int64, device=device)
+    distractor = gid == -1
+    for start in range(0, q, chunk_rows):
+        stop = min(start + chunk_rows, q)
+        qi, qc = qid[start:stop, None], qcam[start:stop, None]
+        same_id = gid[None, :] == qi
+        junk = distractor[None, :].expand_as(same_id)
+        if same_camera_junk:
+            junk = junk | (same_id & (gcam[None, :] == qc) & (qc != -1))
+        good = same_id & ~junk & (qi != -1)
+        pos_rank, n = _positive_ranks(dist[start:stop], junk, good)
+        has = n > 0
+        r = pos_rank.double()
+        hits = torch.arange(1, r.shape[1] + 1, device=device, dtype=torch.float64)
+        precision = torch.where(pos_rank > 0, hits / r.clamp(min=1), 0.0)
+        in_top = (pos_rank > 0) & (pos_rank <= top)
+        nd = n.double().clamp(min=1)
+        ap[start:stop] = torch.where(has, precision.sum(dim=1) / nd, nan)
+        ap_top[start:stop] = torch.where(
+            has, torch.where(in_top, precision, 0.0).sum(dim=1) / nd.clamp(max=top), nan)
+        if r.shape[1]:
+            last = pos_rank.gather(1, (n - 1).clamp(min=0)[:, None])[:, 0]
+            inp[start:stop] = torch.where(has, n.double() / last.clamp(min=1), nan)
+            first[start:stop] = pos_rank[:, 0]
+        count[start:stop] = n
+    return ap, ap_top, inp, first, count
 
 
 def evaluate_ranking(distances: Any, query_ids: Any, gallery_ids: Any,
                      query_cams: Any = None, gallery_cams: Any = None, *,
                      same_camera_junk: bool = True,
                      ranks: Sequence[int] = DEFAULT_RANKS,
-                     chunk_rows: int = 256) -> RankingMetrics:
-    """mAP, CMC and mINP of a query x gallery distance matrix (smaller = closer).
+                     top: int = AICITY_MAP_TOP,
+                     chunk_rows: int | None = None) -> RankingMetrics:
+    """mAP, CMC, mINP and mAP@``top`` of a query x gallery distance matrix (smaller =
+    closer), with no full sort (see the module docstring).
 
     Args:
-        distances: (q, g) float torch tensor (CPU or CUDA) or NumPy array; finite.
+        distances: (q, g) float matrix, finite: torch tensor (CPU or CUDA), NumPy array or
+            a DLPack-capable array (CuPy). float16 / bfloat16 are widened to float32.
         query_ids, gallery_ids: (q,) / (g,) integer identities; -1 = junk.
         query_cams, gallery_cams: (q,) / (g,) integer cameras, -1 unknown; None = all
             unknown (no camera filtering).
-        same_camera_junk: ignore same-identity gallery items from the query's camera.
+        same_camera_junk: ignore same-identity gallery items from the query's camera
+            (Market-1501 / VeRi-776); False for AICity.
         ranks: the CMC ranks to report (each >= 1).
-        chunk_rows: queries processed at once (memory ~ chunk_rows x g x 24 bytes).
+        top: K of the AICity-style AP@K (default 100).
+        chunk_rows: queries processed at once; default keeps a chunk near 16 M elements
+            (memory about 20 bytes per element).
 
     Runs on the device of ``distances``; returns Python floats and NumPy arrays.
     """
-    dist = torch.as_tensor(distances) if not torch.is_tensor(distances) else distances
-    if dist.dim() != 2:
-        raise ValueError(f"distances must be 2-D (q, g); got shape {tuple(dist.shape)}")
+    dist = _as_distances(distances)
     q, g = dist.shape
     device = dist.device
     if not all(int(k) >= 1 for k in ranks):
         raise ValueError(f"ranks must all be >= 1; got {list(ranks)}")
+    if int(top) < 1:
+        raise ValueError(f"top must be >= 1; got {top}")
+    if chunk_rows is None:
+        chunk_rows = max(1, _CHUNK_ELEMENTS // max(g, 1))
+    if int(chunk_rows) < 1:
+        raise ValueError(f"chunk_rows must be >= 1; got {chunk_rows}")
     qid = _as_long_tensor(query_ids, "query_ids", q, device)
     gid = _as_long_tensor(gallery_ids, "gallery_ids", g, device)
-    unknown_q = torch.full((q,), -1, dtype=torch.int64)
-    unknown_g = torch.full((g,), -1, dtype=torch.int64)
-    qcam = _as_long_tensor(unknown_q if query_cams is None else query_cams, "query_cams", q, device)
-    gcam = _as_long_tensor(unknown_g if gallery_cams is None else gallery_cams, "gallery_cams",
-                           g, device)
-    if dist.is_floating_point() and q and g:
-        lo, hi = torch.aminmax(dist)
-        if not (torch.isfinite(lo) and torch.isfinite(hi)):
-            raise ValueError("distances must be finite; got NaN or Inf")
+    qcam = _as_long_tensor(torch.full((q,), -1) if query_cams is None else query_cams,
+                           "query_cams", q, device)
+    gcam = _as_long_tensor(torch.full((g,), -1) if gallery_cams is None else gallery_cams,
+                           "gallery_cams", g, device)
 
-    ap = torch.full((q,), float("nan"), dtype=torch.float64, device=device)
-    inp = torch.full((q,), float("nan"), dtype=torch.float64, device=device)
-    first = torch.zeros(q, dtype=torch.int64, device=device)
-    for start in range(0, q, chunk_rows):
-        stop = min(start + chunk_rows, q)
-        order = torch.argsort(dist[start:stop], dim=1, stable=True)
-        ids, cams = gid[order], gcam[order]
-        qi, qc = qid[start:stop, None], qcam[start:stop, None]
-        junk = ids == -1
-        if same_camera_junk:
-            junk |= (ids == qi) & (cams == qc) & (qc != -1)
-        good = (ids == qi) & ~junk & (qi != -1)
-        position = torch.cumsum(~junk, dim=1)                  # 1-based rank among non-junk
-        hits = torch.cumsum(good, dim=1)
-        n = good.sum(dim=1)
-        has = n > 0
-        precision_at_hits = torch.where(good, hits.double() / position.double(), 0.0)
-        ap[start:stop] = torch.where(has, precision_at_hits.sum(dim=1) / n.clamp(min=1), ap[start:stop])
-        big = torch.iinfo(torch.int64).max
-        first[start:stop] = torch.where(good, position, big).amin(dim=1).masked_fill(~has, 0)
-        last = torch.where(good, position, 0).amax(dim=1)
-        inp[start:stop] = torch.where(has, n.double() / last.clamp(min=1), inp[start:stop])
+    if dist.device.type == "cpu" and dist.dtype == torch.float32:
+        per_query = ranking_per_query(dist, qid, gid, qcam, gcam, same_camera_junk, int(top))
+    else:
+        per_query = _torch_per_query(dist, qid, gid, qcam, gcam, same_camera_junk, int(top),
+                                     int(chunk_rows))
+    ap, ap_top, inp, first, count = per_query
 
     valid = ~torch.isnan(ap)
     num_valid = int(valid.sum())
     first_np = first.cpu().numpy()
     valid_np = valid.cpu().numpy()
     if num_valid:
-        mean_ap = float(ap[valid].mean())
-        mean_inp = float(inp[valid].mean())
+        means = [float(x[valid].mean()) for x in (ap, inp, ap_top)]
         cmc = {int(k): float(((first_np >= 1) & (first_np <= k))[valid_np].mean()) for k in ranks}
     else:
-        mean_ap = mean_inp = 0.0
+        means = [0.0, 0.0, 0.0]
         cmc = {int(k): 0.0 for k in ranks}
-    return RankingMetrics(mAP=mean_ap, cmc=cmc, mINP=mean_inp, num_queries=q,
-                          num_valid=num_valid, average_precision=ap.cpu().numpy(),
-                          first_positive_rank=first_np, valid=valid_np)
+    return RankingMetrics(mAP=means[0], cmc=cmc, mINP=means[1], mAP_top=means[2], top=int(top),
+                          num_queries=q, num_valid=num_valid,
+                          average_precision=ap.cpu().numpy(),
+                          average_precision_at_top=ap_top.cpu().numpy(),
+                          inverse_negative_penalty=inp.cpu().numpy(),
+                          first_positive_rank=first_np, num_positives=count.cpu().numpy(),
+                          valid=valid_np)

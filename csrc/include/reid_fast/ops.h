@@ -80,7 +80,20 @@ struct JaccardArgs {
   float keep = 0.0f;
 };
 
+// Ranking metrics (DESIGN.md 3.4, 4): distances (q, g) float32; query_ids, query_cams (q,)
+// and gallery_ids, gallery_cams (g,) int64 (-1 = junk identity / unknown camera). Writes per
+// query average_precision, average_precision_at_top, inverse_negative_penalty (q,) float64
+// (NaN without a positive), first_positive_rank and num_positives (q,) int64.
+struct RankingArgs {
+  TensorView distances, query_ids, gallery_ids, query_cams, gallery_cams;
+  TensorView average_precision, average_precision_at_top, inverse_negative_penalty;
+  TensorView first_positive_rank, num_positives;
+  bool same_camera_junk;
+  int64_t top;
+};
+
 namespace cpu {
+void ranking_metrics(const RankingArgs& args);
 std::size_t pairwise_distance_workspace_bytes(int64_t n, int64_t m, int64_t d);
 void pairwise_distance(const PairwiseArgs& args);
 std::size_t knn_workspace_bytes(int64_t n, int64_t m, int64_t d, int64_t k);

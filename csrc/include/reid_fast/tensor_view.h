@@ -8,7 +8,7 @@
 
 namespace reid_fast {
 
-enum class DType { Float32, Float16, BFloat16, Int64, UInt8 };
+enum class DType { Float32, Float64, Float16, BFloat16, Int64, UInt8 };
 enum class DeviceType { CPU, CUDA };
 
 constexpr int kMaxDims = 4;
@@ -16,6 +16,7 @@ constexpr int kMaxDims = 4;
 inline const char* dtype_name(DType t) {
   switch (t) {
     case DType::Float32: return "float32";
+    case DType::Float64: return "float64";
     case DType::Float16: return "float16";
     case DType::BFloat16: return "bfloat16";
     case DType::Int64: return "int64";
@@ -27,6 +28,7 @@ inline const char* dtype_name(DType t) {
 inline std::size_t dtype_size(DType t) {
   switch (t) {
     case DType::Float32: return 4;
+    case DType::Float64: return 8;
     case DType::Float16:
     case DType::BFloat16: return 2;
     case DType::Int64: return 8;

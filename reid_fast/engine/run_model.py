@@ -1,0 +1,59 @@
+"""Open the trained model of a run folder (``model.pt`` written by the trainer)."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, fields
+from pathlib import Path
+
+import torch
+
+from ..models import ReidModel, build_model
+from .checkpoint import load_checkpoint
+from .config import TrainConfig
+
+
+@dataclass
+class TrainedRun:
+    """A run's model (eval mode, on ``device``), its resolved configuration and folder."""
+
+    model: ReidModel
+    config: TrainConfig
+    run_dir: Path
+
+    @property
+    def image_size(self) -> tuple[int, int]:
+        """The (H, W) the model was trained at."""
+        height, width = (int(v) for v in self.config.image_size)
+        return height, width
+
+
+def config_from_dict(sections: dict) -> TrainConfig:
+    """A :class:`TrainConfig` from its sectioned :meth:`TrainConfig.to_dict` form; keys
+    this version does not know are an error that names them."""
+    flat = {k: v for section in sections.values() for k, v in section.items()}
+    known = {f.name for f in fields(TrainConfig)}
+    unknown = sorted(set(flat) - known)
+    if unknown:
+        raise ValueError(f"run configuration has unknown keys {unknown}; written by another "
+                         "reid_fast version?")
+    return TrainConfig(**flat)
+
+
+def load_run(run: str | os.PathLike, device: str | torch.device = "cpu") -> TrainedRun:
+    """Rebuild the model of a finished run from ``run/model.pt`` (or a ``model.pt`` path),
+    loaded with ``weights_only=True``, in eval mode on ``device``."""
+    path = Path(run)
+    if path.is_dir():
+        path = path / "model.pt"
+    if not path.is_file():
+        raise FileNotFoundError(f"no trained model at {path}: pass a finished run folder of "
+                                "python -m reid_fast.train (it holds model.pt)")
+    saved = load_checkpoint(path)
+    cfg = config_from_dict(saved["config"])
+    model = build_model(cfg.arch, saved["num_classes"], pool=cfg.pool, head=cfg.head,
+                        embedding_dim=cfg.embedding_dim, dropout=cfg.dropout,
+                        last_stride=cfg.last_stride, ibn=cfg.ibn)
+    model.load_state_dict(saved["model"])
+    model.to(torch.device(device)).eval()
+    return TrainedRun(model=model, config=cfg, run_dir=path.parent)

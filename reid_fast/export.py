@@ -1,0 +1,134 @@
+"""``python -m reid_fast.export RUN``: export a trained run's embedding model to ONNX.
+
+Reads ``RUN/model.pt`` (a finished run folder of ``python -m reid_fast.train``), writes
+``RUN/model.onnx`` (input ``images`` (B, 3, H, W) float32, normalised like the training
+images; output ``embedding`` (B, D)) and, when onnxruntime is installed, checks it against
+PyTorch. Needs ``pip install onnx onnxruntime`` (or ``pip install "reid_fast[export]"``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import pickle
+import sys
+from pathlib import Path
+
+from .engine.onnx_export import MAX_OPSET, MIN_OPSET, ExportReport, export_onnx
+from .engine.run_model import load_run
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
+    return value
+
+
+class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Shows defaults, except the None of options whose help already says what they default to."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        if action.default is None:
+            return action.help
+        return super()._get_help_string(action)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m reid_fast.export",
+        description="Export the embedding model of a trained run to ONNX and check it "
+                    "against PyTorch with onnxruntime.",
+        formatter_class=_HelpFormatter)
+    parser.add_argument("run", metavar="RUN",
+                        help="finished run folder of python -m reid_fast.train (or its model.pt)")
+    parser.add_argument("--output", "-o", default=None,
+                        help="ONNX file to write (default: RUN/model.onnx)")
+    parser.add_argument("--batch-size", type=_positive_int, default=4,
+                        help="batch of the traced example input (the batch axis stays "
+                             "dynamic unless --static-batch)")
+    parser.add_argument("--opset", type=int, default=17,
+                        choices=range(MIN_OPSET, MAX_OPSET + 1), metavar="N",
+                        help=f"ONNX opset ({MIN_OPSET}..{MAX_OPSET})")
+    parser.add_argument("--static-batch", action="store_true",
+                        help="fix the batch axis at --batch-size instead of leaving it dynamic")
+    parser.add_argument("--no-check", action="store_true",
+                        help="skip running the file with onnxruntime against PyTorch")
+    parser.add_argument("--image-size", type=_positive_int, nargs=2, metavar=("H", "W"),
+                        default=None, help="input size (default: the run's training size)")
+    parser.add_argument("--json", action="store_true", help="print the result as JSON")
+    return parser
+
+
+def _error(message: str) -> int:
+    print(f"error: {message}", file=sys.stderr, flush=True)
+    return 2
+
+
+def format_summary(report: ExportReport, run_dir: Path, size_mb: float, checked: bool) -> str:
+    """The lines printed after an export."""
+    shape = ", ".join(str(v) for v in report.input_shape)
+    lines = [f"exported {run_dir} -> {report.path} ({size_mb:.1f} MB, opset {report.opset}, "
+             f"{report.seconds:.1f} s)",
+             f'input "images" ({shape}) float32 -> output "embedding" '
+             f"({report.input_shape[0]}, {report.embedding_dim})"]
+    if report.checked_with == "onnxruntime":
+        lines.append(f"verified with onnxruntime: max |onnx - torch| = {report.max_abs_diff:.2e}")
+    elif checked:
+        lines.append("not verified: onnxruntime is not installed (pip install onnxruntime)")
+    else:
+        lines.append("not verified (--no-check)")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        importlib.import_module("onnx")  # fail early, before loading the run
+    except ImportError:
+        return _error('exporting to ONNX needs the onnx package: pip install onnx onnxruntime '
+                      '(or pip install "reid_fast[export]")')
+
+    run = Path(args.run)
+    if not run.exists():
+        return _error(f"run folder {run} does not exist: pass a finished run folder of "
+                      "python -m reid_fast.train (it holds model.pt)")
+    try:
+        trained = load_run(run, device="cpu")
+    except FileNotFoundError as error:
+        return _error(str(error))
+    except (OSError, ValueError, KeyError, RuntimeError, pickle.UnpicklingError) as error:
+        first_line = (str(error).strip().splitlines() or [""])[0][:200]
+        return _error(f"cannot load the model of run {run}: not a model.pt written by "
+                      f"python -m reid_fast.train ({type(error).__name__}: {first_line})")
+
+    output = Path(args.output) if args.output else trained.run_dir / "model.onnx"
+    image_size = tuple(args.image_size) if args.image_size else trained.image_size
+    try:
+        report = export_onnx(trained.model, output, image_size, batch_size=args.batch_size,
+                             opset=args.opset, dynamic_batch=not args.static_batch,
+                             check=not args.no_check)
+    except ValueError as error:
+        return _error(str(error))
+    except RuntimeError as error:
+        print(f"error: {error}", file=sys.stderr, flush=True)
+        return 1
+
+    size_mb = report.path.stat().st_size / 2**20
+    if args.json:
+        result = report.as_dict()
+        result.update(run_dir=str(trained.run_dir), arch=trained.config.arch,
+                      dynamic_batch=not args.static_batch, size_mb=round(size_mb, 3))
+        print(json.dumps(result, indent=2), flush=True)
+    else:
+        print(format_summary(report, trained.run_dir, size_mb, checked=not args.no_check),
+              flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
