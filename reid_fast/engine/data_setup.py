@@ -89,3 +89,16 @@ def prepare_data(cfg: TrainConfig, *, progress: bool = True) -> PreparedData:
                                          read_image=reader, key=_cache_key(records, synthetic_key),
                                          progress=progress)
     return PreparedData(dataset, caches["train"], caches["query"], caches["gallery"])
+
+
+def evaluation_data(cfg: TrainConfig, root: str | None = None, layout: str | None = None
+                    ) -> tuple[ReidDataset, Callable | None, Callable[[list[ImageRecord]], str | None]]:
+    """The dataset to extract test features from: ``root`` (layout detected unless given)
+    or else the run's own data, with the image reader and the cache key function
+    :func:`reid_fast.engine.extraction.extract_dataset` needs."""
+    if root:
+        from ..data.formats import load_dataset
+
+        return load_dataset(root, None if layout in (None, "auto") else layout), None, lambda _: None
+    dataset, render, synthetic_key = build_dataset(cfg)
+    return dataset, _reader(render), lambda records: _cache_key(records, synthetic_key)

@@ -1,0 +1,59 @@
+"""Shared pieces of the ``python -m reid_fast.<step>`` commands: argument helpers, the
+error convention (one ``error: ...`` line on stderr, exit code 2) and output."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any, Callable
+
+import torch
+
+USER_ERRORS = (FileNotFoundError, ValueError, TypeError, KeyError)
+
+
+def parser(prog: str, description: str) -> argparse.ArgumentParser:
+    return argparse.ArgumentParser(prog=f"python -m reid_fast.{prog}", description=description,
+                                   formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+
+
+def add_device(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--device", default="auto", help="auto (CUDA when available), cpu, cuda, cuda:N")
+
+
+def add_json(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--json", action="store_true", help="print a JSON object instead of text")
+
+
+def add_rerank(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--k1", type=int, default=20, help="re-ranking k1")
+    p.add_argument("--k2", type=int, default=6, help="re-ranking k2")
+    p.add_argument("--lambda", dest="lambda_", type=float, default=0.3, help="re-ranking lambda")
+
+
+def device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+def run(main: Callable[[argparse.Namespace], Any], args: argparse.Namespace) -> int:
+    """Call ``main(args)``; user errors become one stderr line and exit code 2."""
+    try:
+        result = main(args)
+    except USER_ERRORS as error:
+        message = error.args[0] if isinstance(error, KeyError) and error.args else error
+        print(f"error: {message}", file=sys.stderr, flush=True)
+        return 2
+    return 0 if result is None else int(result)
+
+
+def emit(args: argparse.Namespace, text: str, payload: dict) -> None:
+    """Print ``payload`` as JSON with ``--json``, otherwise ``text``."""
+    print(json.dumps(payload, indent=2, default=str) if args.json else text, flush=True)
+
+
+def output_path(value: str, default: Path) -> Path:
+    return Path(value) if value else default

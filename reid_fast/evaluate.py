@@ -1,0 +1,57 @@
+"""``python -m reid_fast.evaluate``: mAP, CMC rank-1/5/10/20, mINP and the AICity
+mAP@100 of a features file (cosine distance) or of a distances file, with the dataset's
+junk rule; optional per-query CSV."""
+
+from __future__ import annotations
+
+import argparse
+import csv
+from pathlib import Path
+
+from . import _cli
+from .engine.chain import evaluate_distances
+from .engine.feature_file import check_same_rows, load_distances, load_features
+from .ops.distance import pairwise_distance
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = _cli.parser("evaluate", "ranking metrics of features or distances")
+    p.add_argument("features", help="features .npz: the labels (and the distances when "
+                                    "--distances is not given)")
+    p.add_argument("--distances", default="", help="distances .npz of python -m reid_fast.rerank")
+    p.add_argument("--per-query", default="", help="write per-query results to this CSV")
+    _cli.add_device(p)
+    _cli.add_json(p)
+    return p
+
+
+def evaluate(args: argparse.Namespace) -> None:
+    features = load_features(args.features)
+    if args.distances:
+        matrix = load_distances(args.distances)
+        check_same_rows(features.query.names, matrix.query_names, "query names of --distances")
+        check_same_rows(features.gallery.names, matrix.gallery_names, "gallery names of --distances")
+        distances = matrix.distances
+    else:
+        device = _cli.device(args.device)
+        distances = pairwise_distance(features.query.tensor(device),
+                                      features.gallery.tensor(device), "cosine")
+    metrics = evaluate_distances(distances, features)
+    if args.per_query:
+        path = Path(args.per_query)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        columns = metrics.per_query()
+        with open(path, "w", newline="") as f:
+            writer = csv.writer(f)
+            writer.writerow(["query", "name", *columns])
+            for i, name in enumerate(features.query.names):
+                writer.writerow([i, name, *(columns[c][i] for c in columns)])
+    _cli.emit(args, metrics.summary(), {**metrics.as_dict(), "per_query": args.per_query or None})
+
+
+def main(argv: list[str] | None = None) -> int:
+    return _cli.run(evaluate, build_parser().parse_args(argv))
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

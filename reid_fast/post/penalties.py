@@ -1,0 +1,417 @@
+"""Camera and direction awareness: penalties on cosine similarities (DESIGN.md section 4).
+
+Appearance models over-rank gallery images taken by the query's own camera, or from the
+same viewing direction, because background, lighting and pose are shared rather than the
+vehicle. The AICity 2020 recipe therefore subtracts penalties from the cosine similarity
+matrices q-g, q-q and g-g before k-reciprocal re-ranking, and adds the query-gallery
+penalty back to the re-ranked distances:
+
+    D = rerank_similarities(S_qg - P_qg, S_qq - P_qq, S_gg - P_gg) + P_qg
+
+- :func:`camera_penalty`: ``weight`` for a shared camera (ids, or ``weight * P_a P_b^T``
+  for predicted camera probabilities).
+- :func:`direction_penalty`: ``weight * max(cos(dir_a, dir_b), 0)``.
+- :func:`camera_cluster_penalty`: ``weight`` where two known cameras lie in different
+  clusters (e.g. intersections).
+- :class:`Penalties`: the three matrices together; add them up with ``+``.
+- :func:`penalised_rerank` and :func:`penalised_distance` (no re-ranking: ``1 - S + P``).
+
+Everything is float32 on the device of the inputs; plain lists / NumPy arrays become CPU
+tensors unless ``device=`` says otherwise.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from ..ops.rerank import rerank_similarities
+from .query_expansion import NORM_EPS, _real, _require_finite, _same_device, _tensor
+
+__all__ = [
+    "Penalties",
+    "camera_cluster_penalty",
+    "camera_penalty",
+    "direction_penalty",
+    "penalised_distance",
+    "penalised_rerank",
+]
+
+DeviceLike = torch.device | str | None
+
+
+# --------------------------------------------------------------------------------------
+# Input conversion
+# --------------------------------------------------------------------------------------
+
+
+def _device(device: DeviceLike, *named: tuple[str, Any]) -> torch.device:
+    """``device`` if given; else the device shared by the tensor inputs; else the CPU."""
+    if device is not None:
+        return torch.device(device)
+    found: tuple[str, torch.device] | None = None
+    for name, value in named:
+        if isinstance(value, torch.Tensor):
+            if found is None:
+                found = (name, value.device)
+            elif value.device != found[1]:
+                raise ValueError(f"{name} must be on the same device as {found[0]} ({found[1]}), "
+                                 f"got {value.device} (or pass device=)")
+    return found[1] if found is not None else torch.device("cpu")
+
+
+def _as_tensor(name: str, value: Any) -> Tensor:
+    if isinstance(value, torch.Tensor):
+        return value.detach()
+    array = np.asarray(value)
+    if array.dtype == object:
+        raise TypeError(f"{name} must be a tensor or an array-like of numbers, got {value!r}")
+    return torch.from_numpy(np.array(array, copy=True))
+
+
+def _camera_ids(name: str, value: Tensor) -> Tensor:
+    if value.dim() != 1:
+        raise ValueError(f"{name}: integer camera ids must be 1-D, got shape {tuple(value.shape)}")
+    ids = value.to(torch.int64)
+    if ids.numel() and bool((ids < -1).any()):
+        first = int((ids < -1).nonzero()[0, 0])
+        raise ValueError(f"{name} must hold camera ids >= 0, or -1 for unknown; got "
+                         f"{int(ids[first])} at index {first}")
+    return ids
+
+
+def _cameras(name: str, value: Any, device: torch.device) -> Tensor:
+    """(n,) int64 camera ids (-1 unknown) or (n, C) float32 camera probabilities."""
+    x = _as_tensor(name, value)
+    if x.dtype == torch.bool or x.dtype.is_complex:
+        raise TypeError(f"{name} must hold integer camera ids or float probabilities, got {x.dtype}")
+    x = x.to(device)
+    if not x.dtype.is_floating_point:
+        return _camera_ids(name, x)
+    if x.dim() != 2:
+        raise ValueError(f"{name}: camera probabilities must be 2-D (n, cameras), got shape "
+                         f"{tuple(x.shape)} (integer camera ids are 1-D)")
+    x = x.to(torch.float32)
+    _require_finite(name, x)
+    return x
+
+
+def _one_hot(name: str, ids: Tensor, columns: int, other: str) -> Tensor:
+    """(n, columns) float32 one-hot rows of ids, zero rows for -1."""
+    if ids.numel() and bool((ids >= columns).any()):
+        first = int((ids >= columns).nonzero()[0, 0])
+        raise ValueError(f"{name}[{first}] = {int(ids[first])} is not a column of {other}'s "
+                         f"{columns} camera probabilities")
+    out = torch.zeros((ids.shape[0], columns), dtype=torch.float32, device=ids.device)
+    known = ids >= 0
+    out[known.nonzero()[:, 0], ids[known]] = 1.0
+    return out
+
+
+def _directions(name: str, value: Any, device: torch.device) -> Tensor:
+    x = _as_tensor(name, value)
+    if not x.dtype.is_floating_point:
+        raise TypeError(f"{name} must hold floating-point direction features, got {x.dtype}")
+    if x.dim() != 2:
+        raise ValueError(f"{name} must be 2-D (n, direction features), got shape {tuple(x.shape)}")
+    x = x.to(device=device, dtype=torch.float32)
+    _require_finite(name, x)
+    return x
+
+
+# --------------------------------------------------------------------------------------
+# Penalty matrices
+# --------------------------------------------------------------------------------------
+
+
+def camera_penalty(cams_a: Any, cams_b: Any, weight: float, *, device: DeviceLike = None) -> Tensor:
+    """Same-camera penalty ``weight * P_a @ P_b^T``.
+
+    Each side is either (n,) integer camera ids, -1 = unknown (taken as one-hot rows,
+    zero for unknown: the penalty is ``weight`` where both cameras are known and equal, 0
+    elsewhere), or an (n, C) float matrix of camera probabilities (e.g. a camera
+    classifier's softmax) or one-hot rows. Ids and probabilities can be mixed; the ids
+    then index the C columns.
+
+    Args:
+        cams_a: (n_a,) ids or (n_a, C) probabilities (tensor, array or sequence).
+        cams_b: (n_b,) ids or (n_b, C) probabilities.
+        weight: finite real.
+        device: where the result goes; default: the inputs' device (CPU for non-tensors).
+
+    Returns:
+        (n_a, n_b) float32 penalty.
+
+    Raises:
+        TypeError, ValueError: bad dtypes or shapes, ids below -1, mismatched C, NaN/Inf,
+            tensors on different devices.
+    """
+    weight = _real("weight", weight)
+    dev = _device(device, ("cams_a", cams_a), ("cams_b", cams_b))
+    a = _cameras("cams_a", cams_a, dev)
+    b = _cameras("cams_b", cams_b, dev)
+    if a.dim() == 1 and b.dim() == 1:
+        same = (a[:, None] == b[None, :]) & (a >= 0)[:, None] & (b >= 0)[None, :]
+        return same.to(torch.float32) * weight
+    if a.dim() == 1:
+        a = _one_hot("cams_a", a, b.shape[1], "cams_b")
+    elif b.dim() == 1:
+        b = _one_hot("cams_b", b, a.shape[1], "cams_a")
+    elif a.shape[1] != b.shape[1]:
+        raise ValueError(f"cams_a and cams_b must have the same number of camera columns, got "
+                         f"shapes {tuple(a.shape)} and {tuple(b.shape)}")
+    return (a @ b.T) * weight
+
+
+def direction_penalty(dir_a: Any, dir_b: Any, weight: float, *, device: DeviceLike = None) -> Tensor:
+    """Same-direction penalty ``weight * max(<a_i, b_j>, 0)`` on L2-normalised rows.
+
+    Appearance models rank images seen from the same viewing direction (front, rear,
+    side) too high, since the shared pose looks like a shared identity; penalising
+    direction similarity lets other views of the vehicle come up. The rows (direction
+    embeddings or direction-class probabilities) are L2-normalised here; all-zero rows
+    give no penalty.
+
+    Args:
+        dir_a: (n_a, d) float direction features (tensor, array or sequence).
+        dir_b: (n_b, d) float direction features.
+        weight: finite real.
+        device: where the result goes; default: the inputs' device (CPU for non-tensors).
+
+    Returns:
+        (n_a, n_b) float32 penalty.
+    """
+    weight = _real("weight", weight)
+    dev = _device(device, ("dir_a", dir_a), ("dir_b", dir_b))
+    a = _directions("dir_a", dir_a, dev)
+    b = _directions("dir_b", dir_b, dev)
+    if a.shape[1] != b.shape[1]:
+        raise ValueError(f"dir_a and dir_b must have the same number of columns, got shapes "
+                         f"{tuple(a.shape)} and {tuple(b.shape)}")
+    a = a / a.norm(dim=1, keepdim=True).clamp_min(NORM_EPS)
+    b = b / b.norm(dim=1, keepdim=True).clamp_min(NORM_EPS)
+    return (a @ b.T).clamp_min(0.0) * weight
+
+
+def camera_cluster_penalty(
+    cams_a: Any,
+    cams_b: Any,
+    clusters: Mapping[int, int] | Sequence[int],
+    weight: float,
+    *,
+    device: DeviceLike = None,
+) -> Tensor:
+    """Different-cluster penalty: ``weight`` where both cameras are known and their
+    clusters (e.g. the intersection a camera watches) differ, 0 otherwise.
+
+    Args:
+        cams_a: (n_a,) integer camera ids, -1 = unknown.
+        cams_b: (n_b,) integer camera ids, -1 = unknown.
+        clusters: camera id -> cluster id, as a mapping or a sequence indexed by camera id.
+            Every known camera must have a cluster.
+        weight: finite real.
+        device: where the result goes; default: the inputs' device (CPU for non-tensors).
+
+    Returns:
+        (n_a, n_b) float32 penalty.
+    """
+    weight = _real("weight", weight)
+    dev = _device(device, ("cams_a", cams_a), ("cams_b", cams_b))
+    if isinstance(clusters, Mapping):
+        items = list(clusters.items())
+    elif isinstance(clusters, Sequence) and not isinstance(clusters, (str, bytes)):
+        items = list(enumerate(clusters))
+    else:
+        raise TypeError(f"clusters must be a mapping camera -> cluster or a sequence, got "
+                        f"{type(clusters).__name__}")
+    for camera, cluster in items:
+        for what, v in (("camera", camera), ("cluster", cluster)):
+            if isinstance(v, bool) or not isinstance(v, (int, np.integer)):
+                raise TypeError(f"clusters: {what} ids must be integers, got {v!r}")
+        if camera < 0:
+            raise ValueError(f"clusters: camera ids must be >= 0, got {camera}")
+    size = max((int(c) for c, _ in items), default=0) + 1  # at least 1 slot (unmapped if empty)
+    lookup = torch.zeros((size,), dtype=torch.int64)
+    mapped = torch.zeros((size,), dtype=torch.bool)
+    for camera, cluster in items:
+        lookup[int(camera)] = int(cluster)
+        mapped[int(camera)] = True
+    lookup, mapped = lookup.to(dev), mapped.to(dev)
+
+    sides = []
+    for name, value in (("cams_a", cams_a), ("cams_b", cams_b)):
+        x = _as_tensor(name, value)
+        if x.dtype.is_floating_point or x.dtype.is_complex or x.dtype == torch.bool:
+            raise TypeError(f"{name} must hold integer camera ids, got {x.dtype}")
+        ids = _camera_ids(name, x.to(dev))
+        known = ids >= 0
+        slot = ids.clamp(0, size - 1)
+        unmapped = known & ((ids >= size) | ~mapped[slot])
+        if bool(unmapped.any()):
+            first = int(unmapped.nonzero()[0, 0])
+            raise ValueError(f"{name}[{first}]: camera {int(ids[first])} has no cluster in clusters")
+        sides.append((lookup[slot], known))
+    (cluster_a, known_a), (cluster_b, known_b) = sides
+    differ = (cluster_a[:, None] != cluster_b[None, :]) & known_a[:, None] & known_b[None, :]
+    return differ.to(torch.float32) * weight
+
+
+# --------------------------------------------------------------------------------------
+# Applying penalties
+# --------------------------------------------------------------------------------------
+
+
+def _matrix(name: str, value: Any) -> Tensor:
+    x = _tensor(name, value)
+    if x.dim() != 2:
+        raise ValueError(f"{name} must be 2-D, got shape {tuple(x.shape)}")
+    if not x.dtype.is_floating_point:
+        raise TypeError(f"{name} must be a floating-point tensor, got {x.dtype}")
+    return x
+
+
+@dataclass
+class Penalties:
+    """The penalties on the three similarity matrices re-ranking uses.
+
+    Attributes:
+        query_gallery: (q, g) float32.
+        query_query: (q, q) float32.
+        gallery_gallery: (g, g) float32.
+
+    All on one device; other float dtypes are converted to float32. ``a + b`` adds two
+    Penalties of the same shapes element-wise (``sum([...])`` works too).
+    """
+
+    query_gallery: Tensor
+    query_query: Tensor
+    gallery_gallery: Tensor
+
+    def __post_init__(self) -> None:
+        qg = _matrix("query_gallery", self.query_gallery)
+        qq = _matrix("query_query", self.query_query)
+        gg = _matrix("gallery_gallery", self.gallery_gallery)
+        q, g = qg.shape
+        if tuple(qq.shape) != (q, q):
+            raise ValueError(f"query_query must have shape ({q}, {q}) to match query_gallery "
+                             f"{tuple(qg.shape)}, got {tuple(qq.shape)}")
+        if tuple(gg.shape) != (g, g):
+            raise ValueError(f"gallery_gallery must have shape ({g}, {g}) to match "
+                             f"query_gallery {tuple(qg.shape)}, got {tuple(gg.shape)}")
+        _same_device("query_gallery", qg, "query_query", qq)
+        _same_device("query_gallery", qg, "gallery_gallery", gg)
+        self.query_gallery = qg.to(torch.float32)
+        self.query_query = qq.to(torch.float32)
+        self.gallery_gallery = gg.to(torch.float32)
+
+    @classmethod
+    def zeros(cls, q: int, g: int, device: DeviceLike = None) -> Penalties:
+        """All-zero penalties for q queries and g gallery items (CPU by default)."""
+        return cls(torch.zeros((q, g), device=device), torch.zeros((q, q), device=device),
+                   torch.zeros((g, g), device=device))
+
+    def __add__(self, other: Penalties) -> Penalties:
+        if not isinstance(other, Penalties):
+            return NotImplemented
+        if other.query_gallery.shape != self.query_gallery.shape:
+            raise ValueError(f"cannot add Penalties for (q, g) = {tuple(other.query_gallery.shape)} "
+                             f"to Penalties for {tuple(self.query_gallery.shape)}")
+        _same_device("query_gallery", self.query_gallery, "other.query_gallery", other.query_gallery)
+        return Penalties(self.query_gallery + other.query_gallery,
+                         self.query_query + other.query_query,
+                         self.gallery_gallery + other.gallery_gallery)
+
+    def __radd__(self, other: Any) -> Penalties:
+        if isinstance(other, int) and other == 0:  # sum() starts from 0
+            return self
+        return NotImplemented
+
+
+def _similarities(name: str, value: Any) -> Tensor:
+    x = _matrix(name, value)
+    if x.dtype != torch.float32:
+        raise TypeError(f"{name} must be float32, got {x.dtype} (convert it with .float())")
+    _require_finite(name, x)
+    return x
+
+
+def _check_penalty(sim_name: str, sim: Tensor, name: str, penalty: Tensor) -> None:
+    if tuple(penalty.shape) != tuple(sim.shape):
+        raise ValueError(f"{name} must have the shape of {sim_name} {tuple(sim.shape)}, got "
+                         f"{tuple(penalty.shape)}")
+    _same_device(sim_name, sim, name, penalty)
+    _require_finite(name, penalty)
+
+
+def penalised_rerank(
+    sim_qg: Tensor,
+    sim_qq: Tensor,
+    sim_gg: Tensor,
+    penalties: Penalties,
+    k1: int = 20,
+    k2: int = 6,
+    lambda_: float = 0.3,
+) -> Tensor:
+    """Re-ranking of penalised similarities, with the query-gallery penalty added back:
+
+        ``D = rerank_similarities(S_qg - P_qg, S_qq - P_qq, S_gg - P_gg, k1, k2, lambda_) + P_qg``
+
+    (:func:`reid_fast.ops.rerank.rerank_similarities`: original distance (2 - 2 s)^2.)
+
+    Args:
+        sim_qg: (q, g) float32 query-gallery cosine similarities, CPU or CUDA, finite.
+        sim_qq: (q, q) query-query similarities.
+        sim_gg: (g, g) gallery-gallery similarities.
+        penalties: :class:`Penalties` of the same shapes, on the same device.
+        k1, k2, lambda_: re-ranking parameters (k1 + 1 <= q + g, 1 <= k2 <= k1 + 1,
+            0 <= lambda_ <= 1).
+
+    Returns:
+        (q, g) float32 distances on ``sim_qg``'s device.
+
+    Raises:
+        TypeError, ValueError: wrong types, shapes (naming both), devices, NaN/Inf,
+            parameters out of range.
+    """
+    sim_qg = _similarities("sim_qg", sim_qg)
+    sim_qq = _similarities("sim_qq", sim_qq)
+    sim_gg = _similarities("sim_gg", sim_gg)
+    if not isinstance(penalties, Penalties):
+        raise TypeError(f"penalties must be a Penalties, got {type(penalties).__name__}")
+    q, g = sim_qg.shape
+    if tuple(sim_qq.shape) != (q, q):
+        raise ValueError(f"sim_qq must have shape ({q}, {q}) to match sim_qg {(q, g)}, got "
+                         f"{tuple(sim_qq.shape)}")
+    if tuple(sim_gg.shape) != (g, g):
+        raise ValueError(f"sim_gg must have shape ({g}, {g}) to match sim_qg {(q, g)}, got "
+                         f"{tuple(sim_gg.shape)}")
+    _same_device("sim_qg", sim_qg, "sim_qq", sim_qq)
+    _same_device("sim_qg", sim_qg, "sim_gg", sim_gg)
+    _check_penalty("sim_qg", sim_qg, "penalties.query_gallery", penalties.query_gallery)
+    _check_penalty("sim_qq", sim_qq, "penalties.query_query", penalties.query_query)
+    _check_penalty("sim_gg", sim_gg, "penalties.gallery_gallery", penalties.gallery_gallery)
+    reranked = rerank_similarities(sim_qg - penalties.query_gallery,
+                                   sim_qq - penalties.query_query,
+                                   sim_gg - penalties.gallery_gallery, k1, k2, lambda_)
+    return reranked + penalties.query_gallery
+
+
+def penalised_distance(sim_qg: Tensor, penalty_qg: Tensor) -> Tensor:
+    """The no-re-ranking path: ``D = (1 - S_qg) + P_qg``.
+
+    Args:
+        sim_qg: (q, g) float32 cosine similarities, CPU or CUDA, finite.
+        penalty_qg: (q, g) penalty on the same device.
+
+    Returns:
+        (q, g) float32 distances on ``sim_qg``'s device.
+    """
+    sim_qg = _similarities("sim_qg", sim_qg)
+    penalty_qg = _matrix("penalty_qg", penalty_qg)
+    _check_penalty("sim_qg", sim_qg, "penalty_qg", penalty_qg)
+    return (1.0 - sim_qg) + penalty_qg.to(torch.float32)

@@ -1,0 +1,210 @@
+"""Track-level tricks: gallery items of one track (AICity's test_track.txt) share evidence.
+
+DESIGN.md section 4 ("Track averaging"). All on the device of the features.
+
+- :func:`track_groups`: track ids -> dense track numbers 0..T-1 by first appearance.
+- :func:`track_average`: gallery rows blended with the mean of their track.
+- :func:`track_features`: one L2-normalised mean feature per track.
+- :func:`track_rerank`: k-reciprocal re-ranking of the queries against the track means,
+  spread back to the track's images (ordered inside the track by their own distance).
+
+A track id of -1 means "no track": such an item is a track of its own.
+"""
+
+from __future__ import annotations
+
+import numbers
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from ..ops.distance import pairwise_distance
+from ..ops.rerank import rerank
+from .query_expansion import (
+    _feature_matrix,
+    _feature_pair,
+    _integer,
+    _normalise_rows,
+    _real,
+)
+
+__all__ = ["track_average", "track_features", "track_groups", "track_rerank"]
+
+
+def _trackid_tensor(trackids: Any, device: torch.device | str | None) -> Tensor:
+    """trackids as a 1-D int64 tensor (on ``device`` when given), validated."""
+    if isinstance(trackids, torch.Tensor):
+        ids = trackids.detach()
+        if ids.dtype.is_floating_point or ids.dtype.is_complex or ids.dtype == torch.bool:
+            raise TypeError(f"trackids must hold integers, got {ids.dtype}")
+    else:
+        array = np.asarray(trackids)
+        if array.size == 0:
+            array = array.astype(np.int64)
+        if array.dtype.kind not in "iu":
+            raise TypeError(f"trackids must hold integers, got dtype {array.dtype}")
+        ids = torch.from_numpy(array.astype(np.int64, copy=False).copy())
+    if ids.dim() != 1:
+        raise ValueError(f"trackids must be 1-D (one id per gallery item), got shape {tuple(ids.shape)}")
+    ids = ids.to(dtype=torch.int64, device=device if device is not None else ids.device)
+    if ids.numel() and bool((ids < -1).any()):
+        first = int((ids < -1).nonzero()[0, 0])
+        raise ValueError(f"trackids must be >= 0, or -1 for an item without a track; got "
+                         f"{int(ids[first])} at index {first}")
+    return ids
+
+
+def track_groups(trackids: Any, *, device: torch.device | str | None = None) -> tuple[Tensor, int]:
+    """Dense track numbers.
+
+    Tracks are numbered 0..T-1 in the order of their first appearance in ``trackids``;
+    every item with track id -1 is a singleton track of its own, numbered at its position
+    like any other track.
+
+    Args:
+        trackids: (g,) integer track ids (torch tensor on any device, NumPy array or
+            sequence), >= -1; -1 = no track.
+        device: where the result goes; default: ``trackids``' device (CPU for non-tensors).
+
+    Returns:
+        ``(track_index, T)``: (g,) int64 tensor with values in 0..T-1, and the number of
+        tracks T.
+
+    Raises:
+        TypeError: non-integer ids.  ValueError: not 1-D, ids below -1.
+    """
+    ids = _trackid_tensor(trackids, device)
+    g = ids.shape[0]
+    if g == 0:
+        return torch.empty((0,), dtype=torch.int64, device=ids.device), 0
+    positions = torch.arange(g, dtype=torch.int64, device=ids.device)
+    key = positions.clone()  # -1 items: keyed by their own position
+    tracked = ids >= 0
+    if bool(tracked.any()):
+        unique_ids, inverse = torch.unique(ids[tracked], return_inverse=True)
+        first = torch.full((unique_ids.shape[0],), g, dtype=torch.int64, device=ids.device)
+        first.scatter_reduce_(0, inverse, positions[tracked], reduce="amin")
+        key[tracked] = first[inverse]
+    _, track_index = torch.unique(key, sorted=True, return_inverse=True)
+    return track_index.to(torch.int64), int(track_index.max()) + 1
+
+
+def _track_sums(gallery: Tensor, track_index: Tensor, T: int) -> tuple[Tensor, Tensor]:
+    """(T, d) sums and (T,) counts of the gallery rows of each track."""
+    sums = torch.zeros((T, gallery.shape[1]), dtype=gallery.dtype, device=gallery.device)
+    sums.index_add_(0, track_index, gallery)
+    counts = torch.zeros((T,), dtype=gallery.dtype, device=gallery.device)
+    counts.index_add_(0, track_index, torch.ones_like(track_index, dtype=gallery.dtype))
+    return sums, counts
+
+
+def _gallery_tracks(gallery: Any, trackids: Any) -> tuple[Tensor, Tensor, Tensor, int]:
+    gallery = _feature_matrix("gallery", gallery)
+    ids = _trackid_tensor(trackids, gallery.device)
+    if ids.shape[0] != gallery.shape[0]:
+        raise ValueError(f"trackids must have one id per gallery row ({gallery.shape[0]}), "
+                         f"got {ids.shape[0]}")
+    track_index, T = track_groups(ids)
+    return gallery, ids, track_index, T
+
+
+def track_average(gallery: Tensor, trackids: Any, weight: float = 1.0) -> Tensor:
+    """Gallery rows blended with their track's mean:
+    ``g_i' = normalise(g_i + weight * mean_{j in track(i)} g_j)``.
+
+    Items with track id -1 are returned unchanged (their track is themselves, and
+    ``normalise((1 + w) g) = g`` for a unit row anyway).
+
+    Args:
+        gallery: (g, d) float32 L2-normalised features, CPU or CUDA, finite.
+        trackids: (g,) integer track ids (tensor on any device, array or sequence), -1 =
+            no track.
+        weight: weight of the track mean, finite, >= 0 (default 1).
+
+    Returns:
+        (g, d) float32 on ``gallery``'s device.
+
+    Raises:
+        TypeError, ValueError: bad features, ids, weight, or len(trackids) != g.
+    """
+    weight = _real("weight", weight, minimum=0.0)
+    gallery, ids, track_index, T = _gallery_tracks(gallery, trackids)
+    if T == 0:
+        return gallery.clone()
+    sums, counts = _track_sums(gallery, track_index, T)
+    means = sums / counts[:, None]
+    blended = _normalise_rows(gallery + weight * means[track_index])
+    return torch.where((ids >= 0)[:, None], blended, gallery)
+
+
+def track_features(gallery: Tensor, trackids: Any) -> tuple[Tensor, Tensor]:
+    """One feature per track: the L2-normalised mean of its gallery rows.
+
+    Args:
+        gallery: (g, d) float32 features, CPU or CUDA, finite.
+        trackids: (g,) integer track ids, -1 = no track (a singleton track).
+
+    Returns:
+        ``(features, track_index)``: (T, d) float32 track features, tracks numbered as
+        :func:`track_groups` numbers them, and (g,) int64 track number of each gallery
+        row; both on ``gallery``'s device.
+    """
+    gallery, _, track_index, T = _gallery_tracks(gallery, trackids)
+    sums, counts = _track_sums(gallery, track_index, T)
+    return _normalise_rows(sums / counts.clamp_min(1.0)[:, None]), track_index
+
+
+def track_rerank(
+    query: Tensor,
+    gallery: Tensor,
+    trackids: Any,
+    k1: int = 20,
+    k2: int = 6,
+    lambda_: float = 0.3,
+    within_track: float = 1e-3,
+) -> Tensor:
+    """Track-level k-reciprocal re-ranking.
+
+    The queries are re-ranked against the T track mean features (:func:`track_features`)
+    with :func:`reid_fast.ops.rerank.rerank` (squared Euclidean distance), k1 clamped to
+    ``min(k1, q + T - 1)`` and k2 to ``min(k2, k1 + 1)`` so that small galleries work.
+    Each gallery item then gets its track's re-ranked distance plus ``within_track`` times
+    its own squared Euclidean distance to the query, which orders the images inside a
+    track (and breaks ties between tracks by their images):
+
+        ``D[i, j] = R[i, track(j)] + within_track * |q_i - g_j|^2``
+
+    Args:
+        query: (q, d) float32 L2-normalised features, q >= 1, CPU or CUDA, finite.
+        gallery: (g, d) float32 features on the same device.
+        trackids: (g,) integer track ids, -1 = no track.
+        k1, k2, lambda_: re-ranking parameters (k1 >= 1, k2 >= 1, lambda_ in [0, 1]),
+            clamped as above.
+        within_track: weight of the image distance, finite, >= 0 (default 1e-3).
+
+    Returns:
+        (q, g) float32 distances on ``query``'s device.
+
+    Raises:
+        TypeError, ValueError: bad features, ids or parameters; empty query set.
+    """
+    query, gallery = _feature_pair("query", query, "gallery", gallery)
+    k1 = _integer("k1", k1, 1, None, "")
+    k2 = _integer("k2", k2, 1, None, "")
+    if not isinstance(lambda_, numbers.Real) or isinstance(lambda_, bool) \
+            or not 0.0 <= float(lambda_) <= 1.0:
+        raise ValueError(f"lambda_ must be between 0 and 1, got {lambda_!r}")
+    within_track = _real("within_track", within_track, minimum=0.0)
+    if query.shape[0] == 0:
+        raise ValueError("query is empty: track re-ranking needs at least one query")
+    tracks, track_index = track_features(gallery, trackids)
+    q, T = query.shape[0], tracks.shape[0]
+    if T == 0:
+        return torch.empty((q, 0), dtype=torch.float32, device=query.device)
+    k1 = min(k1, q + T - 1)
+    k2 = min(k2, k1 + 1)
+    by_track = rerank(query, tracks, k1, k2, float(lambda_))  # (q, T)
+    own = pairwise_distance(query, gallery, "sqeuclidean")  # (q, g)
+    return by_track[:, track_index] + within_track * own

@@ -1,0 +1,52 @@
+"""``python -m reid_fast.rerank``: query x gallery distances of a features file: camera
+penalties on the q-g, q-q and g-g similarities, then exact k-reciprocal re-ranking
+(image- or track-level) with the penalty added back; or, with --no-rerank, the cosine
+distance plus the penalty."""
+
+from __future__ import annotations
+
+import argparse
+
+from . import _cli
+from .engine.chain import PostConfig, camera_penalties, chain_distances
+from .engine.feature_file import DistanceMatrix, load_features, save_distances
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = _cli.parser("rerank", "distances of a features file, re-ranked")
+    p.add_argument("features", help="features .npz (python -m reid_fast.extract / fuse / postprocess)")
+    p.add_argument("--output", required=True, help="distances .npz")
+    p.add_argument("--camera-penalty", type=float, default=PostConfig().camera_penalty,
+                   help="penalty on the similarity of pairs seen by the same known camera (0 = off)")
+    p.add_argument("--no-rerank", action="store_true", help="cosine distance (plus penalty) only")
+    p.add_argument("--track-level", action="store_true",
+                   help="re-rank against the gallery tracks' mean features")
+    _cli.add_rerank(p)
+    _cli.add_device(p)
+    _cli.add_json(p)
+    return p
+
+
+def rerank(args: argparse.Namespace) -> None:
+    features = load_features(args.features)
+    device = _cli.device(args.device)
+    cfg = PostConfig(camera_penalty=args.camera_penalty, k1=args.k1, k2=args.k2, lambda_=args.lambda_)
+    penalties = camera_penalties(features, cfg.camera_penalty, device)
+    distances = chain_distances(features.query.tensor(device), features.gallery.tensor(device),
+                                features, cfg, penalties, rerank=not args.no_rerank,
+                                track_level=args.track_level)
+    meta = {"features": args.features, "rerank": not args.no_rerank,
+            "track_level": args.track_level, "camera_penalty": cfg.camera_penalty if penalties else 0.0,
+            "k1": cfg.k1, "k2": cfg.k2, "lambda": cfg.lambda_,
+            "same_camera_junk": features.same_camera_junk}
+    path = save_distances(DistanceMatrix(distances, features.query.names, features.gallery.names,
+                                         meta), args.output)
+    _cli.emit(args, f"{tuple(distances.shape)} distances wrote {path}", {"output": str(path), **meta})
+
+
+def main(argv: list[str] | None = None) -> int:
+    return _cli.run(rerank, build_parser().parse_args(argv))
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
