@@ -1,0 +1,139 @@
+"""``python -m reid_fast.pipeline``: the whole AICity 2020 test-time chain from trained
+runs to metrics and a submission: extract (flip + multi-scale TTA) -> fuse ->
+post-process -> camera penalty -> re-rank -> evaluate -> submit, printing the mAP effect
+of every step (the ablation table), with ranked-list pictures and heatmaps.
+
+Without --data the runs' synthetic test set is written in the AICity layout
+(image_query/, image_test/, name_query.txt, name_test.txt, test_track.txt and the
+ground-truth XMLs) and read back from there, as a real AICity root would be."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+from . import _cli
+from .data.formats import load_dataset
+from .engine.chain import (AblationRow, PostConfig, ablation_steps, evaluate_distances,
+                           format_ablation, fuse_feature_sets)
+from .engine.data_setup import _synthetic
+from .engine.extraction import extract_dataset
+from .engine.feature_file import DistanceMatrix, save_distances, save_features
+from .engine.run_model import load_run
+from .eval.submission import ranked_gallery, write_aicity_submission
+from .ops.distance import pairwise_distance
+from .postprocess import add_feature_options, post_config
+from .viz.reports import heatmap_report, pick_queries, ranked_list_report
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = _cli.parser("pipeline", "extract -> fuse -> post-process -> re-rank -> evaluate -> "
+                                "submit, with the ablation table")
+    p.add_argument("runs", nargs="+", help="run folders of python -m reid_fast.train (several = fusion)")
+    p.add_argument("--data", default="", help="dataset root (default: the first run's synthetic "
+                                              "test set, written in the AICity layout)")
+    p.add_argument("--layout", default="auto", help="layout of --data")
+    p.add_argument("--output", default="chain", help="folder for every output")
+    p.add_argument("--scales", type=float, nargs="+", default=[1.0, 1.125],
+                   help="test-time scales (each applied to the original image)")
+    p.add_argument("--no-flip", action="store_true", help="no flip test-time augmentation")
+    p.add_argument("--weights", type=float, nargs="+", default=None, help="fusion weights")
+    add_feature_options(p)
+    p.add_argument("--camera-penalty", type=float, default=PostConfig().camera_penalty,
+                   help="same-camera similarity penalty (0 = off)")
+    p.add_argument("--no-rerank", action="store_true", help="skip re-ranking")
+    p.add_argument("--track-rerank", action="store_true",
+                   help="also try track-level re-ranking (replaces image re-ranking when on)")
+    _cli.add_rerank(p)
+    p.add_argument("--pictures", type=int, default=20, help="queries in the ranked-list HTML (0 = none)")
+    p.add_argument("--batch-size", type=int, default=128, help="images per forward pass")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    _cli.add_device(p)
+    _cli.add_json(p)
+    return p
+
+
+def _aicity_copy(cfg, output: Path) -> Path:
+    """The run's synthetic dataset written once in the AICity layout under ``output``."""
+    root = output / "data_aicity"
+    if not (root / "name_test.txt").is_file():
+        print(f"writing the synthetic test set in the AICity layout to {root}", flush=True)
+        _synthetic(cfg).write(root, layout="aicity")
+    return root
+
+
+def pipeline(args: argparse.Namespace) -> None:
+    device = _cli.device(args.device)
+    output = Path(args.output)
+    output.mkdir(parents=True, exist_ok=True)
+    trained = [load_run(run, device) for run in args.runs]
+    root = Path(args.data) if args.data else _aicity_copy(trained[0].config, output)
+    dataset = load_dataset(root, None if args.layout == "auto" else args.layout)
+    progress = not args.no_progress
+    rows: list[AblationRow] = []
+
+    def extract(run, scales, flip):
+        return extract_dataset(run.model, dataset, image_size=run.image_size, scales=scales,
+                               flip=flip, device=device, batch_size=args.batch_size,
+                               cache_dir=run.config.cache_dir or None, progress=progress,
+                               meta={"model": str(run.run_dir)})
+
+    def plain_row(step, features, seconds):
+        d = pairwise_distance(features.query.tensor(device), features.gallery.tensor(device), "cosine")
+        rows.append(AblationRow(step, evaluate_distances(d, features), seconds))
+
+    start = time.perf_counter()
+    plain_row("baseline: model 1, one scale, no flip", extract(trained[0], [1.0], False),
+              time.perf_counter() - start)
+    sets = []
+    for number, run in enumerate(trained, start=1):
+        start = time.perf_counter()
+        sets.append(extract(run, args.scales, not args.no_flip))
+        save_features(sets[-1], output / f"features_model{number}.npz")
+        if number == 1:
+            tta = ("flip + " if not args.no_flip else "") + f"scales {args.scales}"
+            plain_row(f"+ test-time augmentation ({tta})", sets[0], time.perf_counter() - start)
+    features = sets[0]
+    if len(sets) > 1:
+        start = time.perf_counter()
+        features = fuse_feature_sets(sets, args.weights, device)
+        plain_row(f"+ fusion of {len(sets)} models", features, time.perf_counter() - start)
+        save_features(features, output / "features_fused.npz")
+
+    cfg = post_config(args, camera_penalty=args.camera_penalty, rerank=not args.no_rerank,
+                      track_rerank=args.track_rerank, k1=args.k1, k2=args.k2, lambda_=args.lambda_)
+    steps, distances = ablation_steps(features, cfg, device)
+    rows += steps[1:]                       # steps[0] repeats the last row
+    save_distances(DistanceMatrix(distances, features.query.names, features.gallery.names,
+                                  {"post": cfg.as_dict(), "runs": args.runs}),
+                   output / "distances.npz")
+    g = len(features.gallery.names)
+    submission = write_aicity_submission(output / "track2.txt", ranked_gallery(distances, min(100, g)),
+                                         g, top=min(100, g))
+    pictures = {}
+    if args.pictures > 0:
+        queries = pick_queries(len(features.query.names), args.pictures)
+        pictures = ranked_list_report(distances, features, queries=queries,
+                                      png=output / "ranked_lists.png",
+                                      html=output / "ranked_lists.html")
+        pictures["heatmaps"] = str(heatmap_report(trained[0].model, features.query.paths[:8],
+                                                  trained[0].image_size,
+                                                  output / "heatmaps.png", device))
+    table = format_ablation(rows)
+    summary = {"data": str(root), "runs": args.runs, "post": cfg.as_dict(),
+               "ablation": [r.as_dict() for r in rows], "submission": str(submission),
+               "final": rows[-1].metrics.as_dict(), **pictures}
+    (output / "ablation.json").write_text(json.dumps(summary, indent=2) + "\n")
+    (output / "ablation.txt").write_text(table + "\n")
+    _cli.emit(args, f"{table}\n\nsubmission {submission}; tables, features, distances and "
+                    f"pictures in {output}", summary)
+
+
+def main(argv: list[str] | None = None) -> int:
+    return _cli.run(pipeline, build_parser().parse_args(argv))
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
