@@ -98,12 +98,21 @@ def _atomic_target(path: Path, suffix: str) -> tuple[int, str]:
     return tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=suffix)
 
 
+def _publish(tmp: str, path: Path) -> None:
+    """Move a finished temporary file into place with the usual permissions (mkstemp
+    creates it private)."""
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o666 & ~umask)
+    os.replace(tmp, path)
+
+
 def _save_npz(path: Path, arrays: dict[str, np.ndarray]) -> Path:
     fd, tmp = _atomic_target(path, ".npz")
     try:
         with os.fdopen(fd, "wb") as f:
             np.savez(f, **arrays)
-        os.replace(tmp, path)
+        _publish(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
             os.unlink(tmp)
@@ -155,7 +164,7 @@ def save_mat(features: FeatureSet, path: str | os.PathLike) -> Path:
     try:
         with os.fdopen(fd, "wb") as f:
             savemat(f, content, do_compression=False)
-        os.replace(tmp, path)
+        _publish(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
             os.unlink(tmp)
