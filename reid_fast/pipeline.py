@@ -18,7 +18,7 @@ from . import _cli
 from .data.formats import load_dataset
 from .engine.chain import (AblationRow, PostConfig, ablation_steps, evaluate_distances,
                            format_ablation, fuse_feature_sets)
-from .engine.data_setup import _synthetic
+from .engine.data_setup import synthetic_vehicles
 from .engine.extraction import extract_dataset
 from .engine.feature_file import DistanceMatrix, save_distances, save_features
 from .engine.run_model import load_run
@@ -60,7 +60,7 @@ def _aicity_copy(cfg, output: Path) -> Path:
     root = output / "data_aicity"
     if not (root / "name_test.txt").is_file():
         print(f"writing the synthetic test set in the AICity layout to {root}", flush=True)
-        _synthetic(cfg).write(root, layout="aicity")
+        synthetic_vehicles(cfg).write(root, layout="aicity")
     return root
 
 

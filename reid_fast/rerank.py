@@ -6,10 +6,13 @@ distance plus the penalty."""
 from __future__ import annotations
 
 import argparse
+import sys
+import types
 
 from . import _cli
 from .engine.chain import PostConfig, camera_penalties, chain_distances
 from .engine.feature_file import DistanceMatrix, load_features, save_distances
+from .ops.rerank import rerank as _rerank_op
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -47,6 +50,18 @@ def rerank(args: argparse.Namespace) -> None:
 def main(argv: list[str] | None = None) -> int:
     return _cli.run(rerank, build_parser().parse_args(argv))
 
+
+class _OpAndCommand(types.ModuleType):
+    """``reid_fast.rerank`` is the re-ranking op, and this file is the command of the
+    same name. Importing this module makes it the package's ``rerank`` attribute, so the
+    module forwards calls to the op: ``reid_fast.rerank(query, gallery, ...)`` keeps
+    working either way."""
+
+    def __call__(self, *args, **kwargs):
+        return _rerank_op(*args, **kwargs)
+
+
+sys.modules[__name__].__class__ = _OpAndCommand
 
 if __name__ == "__main__":
     raise SystemExit(main())

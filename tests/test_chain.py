@@ -218,3 +218,13 @@ def test_chain_on_cuda(run, chain, tmp_path):
     gpu = json.loads((tmp_path / "ablation.json").read_text())["final"]["mAP"]
     assert gpu == pytest.approx(cpu, abs=0.02)
     assert torch.cuda.is_available()
+
+
+def test_the_rerank_op_survives_importing_the_rerank_command():
+    # Importing reid_fast.rerank (the command) rebinds the package attribute to the module;
+    # the module forwards calls to the op, so both uses keep working.
+    import reid_fast
+    from reid_fast.ops.rerank import rerank as op
+    x, y = torch.randn(4, 8), torch.randn(9, 8)
+    assert isinstance(rerank, type(sys))
+    torch.testing.assert_close(reid_fast.rerank(x, y, k1=3, k2=2), op(x, y, k1=3, k2=2))

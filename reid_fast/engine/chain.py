@@ -13,6 +13,7 @@ Order of the steps (DESIGN.md section 4), each optional:
 
 from __future__ import annotations
 
+import time
 from dataclasses import asdict, dataclass, replace
 from typing import Callable, Sequence
 
@@ -164,8 +165,6 @@ def ablation_steps(features: FeatureSet, cfg: PostConfig, device: torch.device |
     """Run post-processing, penalties and re-ranking on ``features``, evaluating after each
     step. Returns the rows (starting with the input features) and the final (q, g)
     distances. Labels must be known (identities >= 0) for the metrics to mean anything."""
-    import time
-
     clock = time_fn or time.perf_counter
     rows: list[AblationRow] = []
     last = [clock()]

@@ -25,7 +25,8 @@ class PreparedData:
     gallery: ImageCache
 
 
-def _synthetic(cfg: TrainConfig):
+def synthetic_vehicles(cfg: TrainConfig):
+    """The configuration's synthetic dataset (:class:`reid_fast.data.SyntheticVehicles`)."""
     from ..data.synthetic import SyntheticConfig, SyntheticVehicles
 
     options = {"seed": cfg.synthetic_seed}
@@ -41,7 +42,7 @@ def build_dataset(cfg: TrainConfig) -> tuple[ReidDataset, Callable[[ImageRecord]
     and a string identifying the synthetic part for the cache key."""
     from ..data.formats import load_dataset, merge_datasets
 
-    synthetic = _synthetic(cfg) if (not cfg.data or cfg.synthetic) else None
+    synthetic = synthetic_vehicles(cfg) if (not cfg.data or cfg.synthetic) else None
     datasets = [load_dataset(root, None if cfg.layout == "auto" else cfg.layout)
                 for root in cfg.data]
     if synthetic is not None:
