@@ -11,7 +11,7 @@ from typing import Any, Callable
 
 import torch
 
-USER_ERRORS = (FileNotFoundError, ValueError, TypeError, KeyError)
+USER_ERRORS = (FileNotFoundError, ValueError, TypeError)
 
 
 def parser(prog: str, description: str) -> argparse.ArgumentParser:
@@ -44,8 +44,7 @@ def run(main: Callable[[argparse.Namespace], Any], args: argparse.Namespace) -> 
     try:
         result = main(args)
     except USER_ERRORS as error:
-        message = error.args[0] if isinstance(error, KeyError) and error.args else error
-        print(f"error: {message}", file=sys.stderr, flush=True)
+        print(f"error: {error}", file=sys.stderr, flush=True)
         return 2
     return 0 if result is None else int(result)
 

@@ -9,9 +9,8 @@ import csv
 from pathlib import Path
 
 from . import _cli
-from .engine.chain import evaluate_distances
-from .engine.feature_file import check_same_rows, load_distances, load_features
-from .ops.distance import pairwise_distance
+from .engine.chain import distances_for, evaluate_distances
+from .engine.feature_file import load_features
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -27,15 +26,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def evaluate(args: argparse.Namespace) -> None:
     features = load_features(args.features)
-    if args.distances:
-        matrix = load_distances(args.distances)
-        check_same_rows(features.query.names, matrix.query_names, "query names of --distances")
-        check_same_rows(features.gallery.names, matrix.gallery_names, "gallery names of --distances")
-        distances = matrix.distances
-    else:
-        device = _cli.device(args.device)
-        distances = pairwise_distance(features.query.tensor(device),
-                                      features.gallery.tensor(device), "cosine")
+    distances = distances_for(features, args.distances, _cli.device(args.device))
     metrics = evaluate_distances(distances, features)
     if args.per_query:
         path = Path(args.per_query)

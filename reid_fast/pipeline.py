@@ -16,14 +16,13 @@ from pathlib import Path
 
 from . import _cli
 from .data.formats import load_dataset
-from .engine.chain import (AblationRow, PostConfig, ablation_steps, evaluate_distances,
-                           format_ablation, fuse_feature_sets)
+from .engine.chain import (AblationRow, PostConfig, ablation_steps, distances_for,
+                           evaluate_distances, format_ablation, fuse_feature_sets)
 from .engine.data_setup import synthetic_vehicles
 from .engine.extraction import extract_dataset
 from .engine.feature_file import DistanceMatrix, save_distances, save_features
 from .engine.run_model import load_run
 from .eval.submission import ranked_gallery, write_aicity_submission
-from .ops.distance import pairwise_distance
 from .postprocess import add_feature_options, post_config
 from .viz.reports import heatmap_report, pick_queries, ranked_list_report
 
@@ -81,8 +80,8 @@ def pipeline(args: argparse.Namespace) -> None:
                                meta={"model": str(run.run_dir)})
 
     def plain_row(step, features, seconds):
-        d = pairwise_distance(features.query.tensor(device), features.gallery.tensor(device), "cosine")
-        rows.append(AblationRow(step, evaluate_distances(d, features), seconds))
+        rows.append(AblationRow(step, evaluate_distances(distances_for(features, device=device),
+                                                         features), seconds))
 
     start = time.perf_counter()
     plain_row("baseline: model 1, one scale, no flip", extract(trained[0], [1.0], False),

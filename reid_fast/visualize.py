@@ -7,9 +7,9 @@ from __future__ import annotations
 import argparse
 
 from . import _cli
-from .engine.feature_file import check_same_rows, load_distances, load_features
+from .engine.chain import distances_for
+from .engine.feature_file import load_features
 from .engine.run_model import load_run
-from .ops.distance import pairwise_distance
 from .viz.reports import heatmap_report, pick_queries, ranked_list_report
 
 
@@ -46,13 +46,7 @@ def visualize(args: argparse.Namespace) -> None:
         _cli.emit(args, f"wrote {path}", {"output": str(path), "images": len(args.images)})
         return
     features = load_features(args.features)
-    if args.distances:
-        matrix = load_distances(args.distances)
-        check_same_rows(features.query.names, matrix.query_names, "query names of --distances")
-        check_same_rows(features.gallery.names, matrix.gallery_names, "gallery names of --distances")
-        distances = matrix.distances
-    else:
-        distances = pairwise_distance(features.query.tensor(), features.gallery.tensor(), "cosine")
+    distances = distances_for(features, args.distances)
     queries = args.queries if args.queries else pick_queries(len(features.query.names), args.count)
     bad = [i for i in queries if not 0 <= i < len(features.query.names)]
     if bad:

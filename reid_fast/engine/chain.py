@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import asdict, dataclass, replace
-from typing import Callable, Sequence
+from typing import Any, Callable, Sequence
 
 import torch
 
@@ -23,7 +23,8 @@ from ..eval.metrics import RankingMetrics, evaluate_ranking
 from ..post import (Penalties, alpha_query_expansion, camera_penalty, cluster_query_expansion,
                     database_augmentation, fuse_features, penalised_distance, penalised_rerank,
                     track_average, track_rerank)
-from .feature_file import FeatureSet, check_same_rows
+from ..ops.distance import pairwise_distance
+from .feature_file import FeatureSet, check_same_rows, load_distances
 
 
 @dataclass
@@ -140,6 +141,20 @@ class AblationRow:
         return {"step": self.step, **self.metrics.as_dict(), "seconds": round(self.seconds, 3)}
 
 
+def distances_for(features: FeatureSet, distances_path: str | None = None,
+                  device: torch.device | str = "cpu") -> Any:
+    """The (q, g) distances of a saved distances file, its rows and columns checked
+    against the names in ``features``; without a file, the cosine distance of the
+    features on ``device``."""
+    if not distances_path:
+        return pairwise_distance(features.query.tensor(device), features.gallery.tensor(device),
+                                 "cosine")
+    matrix = load_distances(distances_path)
+    check_same_rows(features.query.names, matrix.query_names, "query names of the distances")
+    check_same_rows(features.gallery.names, matrix.gallery_names, "gallery names of the distances")
+    return matrix.distances
+
+
 def evaluate_distances(distances: torch.Tensor, features: FeatureSet) -> RankingMetrics:
     """Metrics of a (q, g) distance matrix against the labels of ``features``."""
     return evaluate_ranking(distances, features.query.ids, features.gallery.ids,
@@ -183,10 +198,9 @@ def ablation_steps(features: FeatureSet, cfg: PostConfig, device: torch.device |
         on_step=lambda step, q, g: record(step, chain_distances(q, g, features, plain, None,
                                                                 rerank=False)))
     penalties = camera_penalties(features, cfg.camera_penalty, device)
-    if penalties is not None:
-        record(f"+ camera penalty ({cfg.camera_penalty:g})",
-               chain_distances(query, gallery, features, cfg, penalties, rerank=False))
     distances = chain_distances(query, gallery, features, cfg, penalties, rerank=False)
+    if penalties is not None:
+        record(f"+ camera penalty ({cfg.camera_penalty:g})", distances)
     if cfg.rerank:
         distances = chain_distances(query, gallery, features, cfg, penalties, rerank=True)
         record(f"+ re-ranking (k1={cfg.k1}, k2={cfg.k2}, lambda={cfg.lambda_:g})", distances)

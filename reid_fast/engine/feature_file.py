@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
@@ -26,6 +25,7 @@ from typing import Any, Sequence
 import numpy as np
 import torch
 
+from ..atomic import atomic_write
 from ..data.records import ImageRecord
 
 SPLITS = ("query", "gallery")
@@ -93,31 +93,8 @@ class FeatureSet:
         return bool(self.meta.get("same_camera_junk", True))
 
 
-def _atomic_target(path: Path, suffix: str) -> tuple[int, str]:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    return tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=suffix)
-
-
-def _publish(tmp: str, path: Path) -> None:
-    """Move a finished temporary file into place with the usual permissions (mkstemp
-    creates it private)."""
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(tmp, 0o666 & ~umask)
-    os.replace(tmp, path)
-
-
 def _save_npz(path: Path, arrays: dict[str, np.ndarray]) -> Path:
-    fd, tmp = _atomic_target(path, ".npz")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, **arrays)
-        _publish(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    return path
+    return atomic_write(path, lambda f: np.savez(f, **arrays))
 
 
 def _numpy(features: Any) -> np.ndarray:
@@ -160,16 +137,7 @@ def save_mat(features: FeatureSet, path: str | os.PathLike) -> Path:
         content[f"{split}_cam"] = part.cams
         content[f"{split}_track"] = part.tracks
         content[f"{split}_name"] = np.array(part.names, dtype=object)
-    fd, tmp = _atomic_target(path, ".mat")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            savemat(f, content, do_compression=False)
-        _publish(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    return path
+    return atomic_write(path, lambda f: savemat(f, content, do_compression=False))
 
 
 def _open_npz(path: Path, what: str) -> Any:

@@ -8,12 +8,12 @@ Format: one line per query, in ``name_query.txt`` order; each line holds the ``t
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from ..atomic import atomic_write
 from ..ops.topk_rows import topk_rows
 
 AICITY_TOP = 100
@@ -59,17 +59,8 @@ def write_aicity_submission(path: str | os.PathLike, ranked: Any, num_gallery: i
         raise ValueError(f"top must be in 1..num_gallery ({num_gallery}); got {top}")
     ranked = ranked.astype(np.int64)
     _check_ranked(ranked, num_gallery, top, "ranked")
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as f:
-            for row in ranked + 1:
-                f.write(" ".join(map(str, row.tolist())) + "\n")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    path = atomic_write(path, lambda f: f.writelines(" ".join(map(str, row.tolist())) + "\n"
+                                                      for row in ranked + 1), text=True)
     read_aicity_submission(path, ranked.shape[0], num_gallery, top)
     return path
 

@@ -275,6 +275,21 @@ def _matrix(name: str, value: Any) -> Tensor:
     return x
 
 
+def _check_blocks(qg: tuple[str, Tensor], qq: tuple[str, Tensor], gg: tuple[str, Tensor]) -> None:
+    """The (q, g), (q, q) and (g, g) matrices of one problem, named: shapes that agree and
+    one device, or a ValueError naming the argument."""
+    (qg_name, a), (qq_name, b), (gg_name, c) = qg, qq, gg
+    q, g = a.shape
+    if tuple(b.shape) != (q, q):
+        raise ValueError(f"{qq_name} must have shape ({q}, {q}) to match {qg_name} "
+                         f"{tuple(a.shape)}, got {tuple(b.shape)}")
+    if tuple(c.shape) != (g, g):
+        raise ValueError(f"{gg_name} must have shape ({g}, {g}) to match {qg_name} "
+                         f"{tuple(a.shape)}, got {tuple(c.shape)}")
+    _same_device(qg_name, a, qq_name, b)
+    _same_device(qg_name, a, gg_name, c)
+
+
 @dataclass
 class Penalties:
     """The penalties on the three similarity matrices re-ranking uses.
@@ -296,15 +311,7 @@ class Penalties:
         qg = _matrix("query_gallery", self.query_gallery)
         qq = _matrix("query_query", self.query_query)
         gg = _matrix("gallery_gallery", self.gallery_gallery)
-        q, g = qg.shape
-        if tuple(qq.shape) != (q, q):
-            raise ValueError(f"query_query must have shape ({q}, {q}) to match query_gallery "
-                             f"{tuple(qg.shape)}, got {tuple(qq.shape)}")
-        if tuple(gg.shape) != (g, g):
-            raise ValueError(f"gallery_gallery must have shape ({g}, {g}) to match "
-                             f"query_gallery {tuple(qg.shape)}, got {tuple(gg.shape)}")
-        _same_device("query_gallery", qg, "query_query", qq)
-        _same_device("query_gallery", qg, "gallery_gallery", gg)
+        _check_blocks(("query_gallery", qg), ("query_query", qq), ("gallery_gallery", gg))
         self.query_gallery = qg.to(torch.float32)
         self.query_query = qq.to(torch.float32)
         self.gallery_gallery = gg.to(torch.float32)
@@ -383,15 +390,7 @@ def penalised_rerank(
     sim_gg = _similarities("sim_gg", sim_gg)
     if not isinstance(penalties, Penalties):
         raise TypeError(f"penalties must be a Penalties, got {type(penalties).__name__}")
-    q, g = sim_qg.shape
-    if tuple(sim_qq.shape) != (q, q):
-        raise ValueError(f"sim_qq must have shape ({q}, {q}) to match sim_qg {(q, g)}, got "
-                         f"{tuple(sim_qq.shape)}")
-    if tuple(sim_gg.shape) != (g, g):
-        raise ValueError(f"sim_gg must have shape ({g}, {g}) to match sim_qg {(q, g)}, got "
-                         f"{tuple(sim_gg.shape)}")
-    _same_device("sim_qg", sim_qg, "sim_qq", sim_qq)
-    _same_device("sim_qg", sim_qg, "sim_gg", sim_gg)
+    _check_blocks(("sim_qg", sim_qg), ("sim_qq", sim_qq), ("sim_gg", sim_gg))
     _check_penalty("sim_qg", sim_qg, "penalties.query_gallery", penalties.query_gallery)
     _check_penalty("sim_qq", sim_qq, "penalties.query_query", penalties.query_query)
     _check_penalty("sim_gg", sim_gg, "penalties.gallery_gallery", penalties.gallery_gallery)
