@@ -1,0 +1,388 @@
+"""Every CUDA kernel of reid_fast, run through the CUDA emulator (tests/emulated_cuda.py, whose
+docstring says what the emulation checks and what it cannot), on small and odd sizes:
+n = 1, sizes that are not tile multiples, d = 1, k = m, k1 + 1 = N, empty Jaccard problems,
+several gallery splits, float16 / bfloat16 features, a device other than the current one.
+
+Each op's emulated CUDA result is compared
+- bit for bit with a NumPy model of the kernels' float32 arithmetic order (distances: a
+  sequential dot product over the features and a butterfly reduction of 32 lane sums for
+  the row norms, every product and sum rounded to float32, as the emulation compiles them
+  without FMA contraction), or with the CPU implementation where both compute in the same
+  order (selection, sparse set logic, sums in ascending column order);
+- within the float32 tolerances of the other tests with the CPU implementation and the
+  float64 NumPy references where the orders differ.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import emulated_cuda as emu
+import reid_fast
+import reid_testing as rt
+from reid_fast import reference
+from reid_fast.ops.rerank import expanded_neighbourhoods
+from reid_fast.reference.rerank import expanded_reciprocal_sets
+
+pytestmark = pytest.mark.emulated
+
+METRIC_CODES = {"euclidean": 0, "sqeuclidean": 1, "cosine": 2, "inner": 3}
+SCHEDULES = ["forward", "reverse", "random:7"]
+
+
+@pytest.fixture(scope="module")
+def driver():
+    return emu.build_driver()
+
+
+# --------------------------------------------------------------------------------------
+# Inputs and the model of the kernels' float32 arithmetic
+# --------------------------------------------------------------------------------------
+
+
+def as_dtype(values: np.ndarray, dtype: str):
+    """``(float32 values as the op sees them, emulator input)`` for float32 ``values`` given to
+    the op as ``dtype``: float32 / float16 NumPy, or ("bfloat16", bits)."""
+    values = np.ascontiguousarray(values, dtype=np.float32)
+    if dtype == "float16":
+        half = values.astype(np.float16)
+        return half.astype(np.float32), half
+    if dtype == "bfloat16":
+        bits = (values.view(np.uint32) >> 16).astype(np.uint16)  # truncated: any bf16 value will do
+        return (bits.astype(np.uint32) << 16).view(np.float32), ("bfloat16", bits)
+    return values, values
+
+
+def features(rng: np.random.Generator, rows: int, d: int, dtype: str, duplicates: int = 0):
+    """(rows, d) Gaussian features through :func:`as_dtype`; the first ``duplicates`` rows
+    repeat the last ones, so that distances tie exactly."""
+    values = rng.standard_normal((rows, d)).astype(np.float32)
+    if duplicates:
+        values[:duplicates] = values[rows - duplicates:]
+    return as_dtype(values, dtype)
+
+
+def model_row_aux(values: np.ndarray, metric: str) -> np.ndarray:
+    """row_aux_kernel in float32: lane l sums the squares of features l, l + 32, ... in order,
+    then the 32 lane sums are combined by the xor butterfly (offsets 16, 8, 4, 2, 1)."""
+    rows, d = values.shape
+    lanes = np.zeros((rows, 32), np.float32)
+    for f in range(d):
+        lanes[:, f % 32] += values[:, f] * values[:, f]
+    for offset in (16, 8, 4, 2, 1):
+        lanes = lanes + lanes[:, np.arange(32) ^ offset]
+    sums = lanes[:, 0]
+    if metric in ("euclidean", "sqeuclidean"):
+        return sums
+    if metric == "cosine":
+        return np.float32(1) / np.maximum(np.sqrt(sums), np.float32(1e-12))
+    return np.zeros(rows, np.float32)
+
+
+def model_distances(x: np.ndarray, y: np.ndarray, metric: str) -> np.ndarray:
+    """(n, m) float32 distances in the CUDA kernels' order: tile_dot accumulates the products
+    feature by feature, then finalize_distance combines them with the row terms."""
+    dot = np.zeros((x.shape[0], y.shape[0]), np.float32)
+    for f in range(x.shape[1]):
+        dot += x[:, f, None] * y[None, :, f]
+    xa = model_row_aux(x, metric)[:, None]
+    ya = model_row_aux(y, metric)[None, :]
+    if metric in ("euclidean", "sqeuclidean"):
+        squared = np.maximum((xa + ya) - np.float32(2) * dot, np.float32(0))
+        return np.sqrt(squared) if metric == "euclidean" else squared
+    if metric == "cosine":
+        return np.float32(1) - dot * xa * ya
+    return -dot
+
+
+def model_topk(distances: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """The k smallest of each row, ascending, ties by the lower index."""
+    order = np.stack([np.lexsort((np.arange(row.size), row)) for row in distances])[:, :k] \
+        if distances.shape[0] else np.zeros((0, k), np.int64)
+    return np.take_along_axis(distances, order, axis=1), order.astype(np.int64)
+
+
+# --------------------------------------------------------------------------------------
+# pairwise_distance and knn
+# --------------------------------------------------------------------------------------
+
+PAIRWISE_SHAPES = [(1, 1, 1), (1, 64, 16), (3, 200, 1), (70, 130, 17), (65, 257, 33), (128, 64, 5)]
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float16", "bfloat16"])
+@pytest.mark.parametrize("metric", list(METRIC_CODES))
+def test_pairwise_distance(driver, rng, metric, dtype):
+    inputs = [(features(rng, n, d, dtype), features(rng, m, d, dtype)) for n, m, d in PAIRWISE_SHAPES]
+    cases = [emu.Case("pairwise_distance", {"x": x_in, "y": y_in}, {"metric": METRIC_CODES[metric]})
+             for (_, x_in), (_, y_in) in inputs]
+    for ((x, _), (y, _)), result in zip(inputs, emu.run_cases(cases, driver)):
+        got = result["out"]
+        np.testing.assert_array_equal(got, model_distances(x, y, metric))
+        x64, y64 = x.astype(np.float64), y.astype(np.float64)
+        expected = reference.pairwise_distance(x64, y64, metric)
+        tol = rt.distance_tolerance(x64, y64, metric, expected)
+        rt.assert_distances_close(got, expected, tol, f"emulated CUDA {metric} {dtype}")
+        cpu = reid_fast.pairwise_distance(x, y, metric)
+        rt.assert_distances_close(got, cpu.astype(np.float64), 2 * tol, "emulated CUDA vs CPU")
+        assert result.launches == {"row_aux_kernel": 2, "pairwise_kernel": 1}
+
+
+# (n, m, d, k, multiprocessors, column splits > 1): k = m, n = 1, d = 1, and gallery splits
+# (S = 2 and S = 4 on a 4-multiprocessor device: few query blocks, >= 2048 columns a split).
+KNN_CASES = [
+    (1, 1, 1, 1, 132, False), (1, 70, 3, 70, 132, False), (70, 130, 17, 5, 132, False),
+    (65, 64, 2, 64, 132, False), (5, 4500, 8, 10, 4, True), (3, 9000, 4, 64, 4, True),
+]
+
+
+def check_knn(driver, rng, metric: str, dtype: str) -> None:
+    """knn on KNN_CASES (galleries with exact duplicates, so distances tie): bit for bit
+    with the model, a valid top-k of the float64 reference, close to the CPU op."""
+    cases, models = [], []
+    for n, m, d, k, sms, _ in KNN_CASES:
+        (x, x_in), (y, y_in) = features(rng, n, d, dtype), features(rng, m, d, dtype, duplicates=m // 3)
+        cases.append(emu.Case("knn", {"x": x_in, "y": y_in},
+                              {"k": k, "metric": METRIC_CODES[metric], "row_max": int(n % 2)},
+                              multiprocessors=sms))
+        models.append((x, y, k))
+    results = emu.run_cases(cases, driver)
+    for (x, y, k), case, result, spec in zip(models, cases, results, KNN_CASES):
+        distances = model_distances(x, y, metric)
+        values, indices = model_topk(distances, k)
+        np.testing.assert_array_equal(result["values"], values)
+        np.testing.assert_array_equal(result["indices"], indices)
+        if case.params["row_max"]:
+            np.testing.assert_array_equal(result["row_max"], distances.max(axis=1))
+        x64, y64 = x.astype(np.float64), y.astype(np.float64)
+        expected = reference.pairwise_distance(x64, y64, metric)
+        rt.assert_valid_knn(result["values"], result["indices"], expected,
+                            rt.distance_tolerance(x64, y64, metric, expected), k)
+        cpu_values, _ = reid_fast.knn(x, y, k, metric)
+        np.testing.assert_allclose(result["values"], cpu_values, rtol=1e-5, atol=1e-5)
+        assert ("merge_partial_topk_kernel" in result.launches) == spec[-1], result.launches
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float16", "bfloat16"])
+@pytest.mark.parametrize("metric", list(METRIC_CODES))
+def test_knn(driver, rng, metric, dtype):
+    check_knn(driver, rng, metric, dtype)
+
+
+def test_knn_runs_on_the_arrays_device(driver, rng):
+    """Arrays on device 1 while device 0 is current: the launcher's device guard switches to
+    device 1 for every launch (the emulator fails a launch on the wrong device) and restores
+    device 0 afterwards (the driver fails otherwise)."""
+    (x, x_in), (y, y_in) = features(rng, 5, 8, "float32"), features(rng, 4500, 8, "float32")
+    case = emu.Case("knn", {"x": x_in, "y": y_in}, {"k": 7, "metric": 1, "row_max": 1},
+                    device=1, devices=2, multiprocessors=4)
+    result = emu.run_case(case, driver)
+    values, indices = model_topk(model_distances(x, y, "sqeuclidean"), 7)
+    np.testing.assert_array_equal(result["indices"], indices)
+    np.testing.assert_array_equal(result["values"], values)
+
+
+def test_device_count(driver):
+    assert emu.run_case(emu.Case("device_count", devices=3), driver)["count"].tolist() == [3]
+
+
+# --------------------------------------------------------------------------------------
+# topk_rows
+# --------------------------------------------------------------------------------------
+
+# (n, m, k, multiprocessors): one row, k = m, tile-odd widths, splits S = 2 and S = 9.
+TOPK_CASES = [(1, 1, 1, 132), (5, 33, 33, 132), (40, 100, 7, 132), (3, 5000, 50, 4), (2, 20000, 5, 4)]
+
+
+@pytest.mark.parametrize("schedule", SCHEDULES)
+def test_topk_rows(driver, rng, schedule):
+    matrices = [np.round(rng.random((n, m)) * 50).astype(np.float32) for n, m, _, _ in TOPK_CASES]
+    cases = [emu.Case("topk_rows", {"matrix": a}, {"k": k, "row_max": 1}, multiprocessors=sms)
+             for a, (_, _, k, sms) in zip(matrices, TOPK_CASES)]
+    for a, case, result in zip(matrices, cases, emu.run_cases(cases, driver, schedule)):
+        k = case.params["k"]
+        cpu_values, cpu_indices, cpu_max = reid_fast.topk_rows(a, k, return_row_max=True)
+        np.testing.assert_array_equal(result["values"], cpu_values)
+        np.testing.assert_array_equal(result["indices"], cpu_indices)
+        np.testing.assert_array_equal(result["row_max"], cpu_max)
+        ref_values, ref_indices = reference.topk_rows(a, k)
+        np.testing.assert_array_equal(result["indices"], ref_indices)
+        np.testing.assert_array_equal(result["values"], ref_values)
+
+
+# --------------------------------------------------------------------------------------
+# Re-ranking's sparse steps: V (reciprocal sets, expansion, weights) and V' (query expansion)
+# --------------------------------------------------------------------------------------
+
+
+def rerank_problem(rng: np.random.Generator, rows: int, k1: int, d: int = 8, dtype: str = "float32"):
+    """Clustered features (as :func:`as_dtype` gives them), their float32 squared distances D,
+    row_scale = 1 / row max and the rank lists (the k1 + 1 nearest under Dn, ties by index)
+    that re-ranking feeds the kernels."""
+    clustered, _ = rt.clustered_features(rng, rows, d, identities=max(1, rows // 6))
+    f, f_in = as_dtype(clustered, dtype)
+    dense = reid_fast.pairwise_distance(f, f, "sqeuclidean")
+    row_scale = (np.float32(1) / dense.max(axis=1)).astype(np.float32)
+    rank = model_topk(dense * row_scale[:, None], k1 + 1)[1]
+    return (f, f_in), dense, row_scale, rank
+
+
+def csr(result) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    return result["indptr"], result["indices"], result["values"]
+
+
+# (rows, k1): k1 + 1 = N, an odd k1 (h rounds half to even), k1 = 1, and the defaults.
+RERANK_CASES = [(7, 6), (40, 5), (33, 1), (150, 20)]
+
+
+@pytest.mark.parametrize("schedule", SCHEDULES)
+def test_reciprocal_sets_dense(driver, rng, schedule):
+    problems = [rerank_problem(rng, rows, k1) for rows, k1 in RERANK_CASES]
+    cases = [emu.Case("rerank_reciprocal", {"rank": rank, "dense": dense, "row_scale": scale})
+             for _, dense, scale, rank in problems]
+    for (_, dense, scale, rank), result in zip(problems, emu.run_cases(cases, driver, schedule)):
+        cpu = expanded_neighbourhoods(rank, scale, 1, dense=dense)
+        np.testing.assert_array_equal(result["counts"], np.diff(cpu.indptr))
+        for got, want in zip(csr(result), (cpu.indptr, cpu.indices, cpu.values)):
+            np.testing.assert_array_equal(got, want)
+        sets = expanded_reciprocal_sets(rank, rank.shape[1] - 1)
+        indptr, indices, _ = csr(result)
+        for i, expected in enumerate(sets):
+            np.testing.assert_array_equal(indices[indptr[i]:indptr[i + 1]], np.sort(expected))
+        assert set(result.launches) == {"reciprocal_sets_kernel", "expansion_kernel"}
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float16", "bfloat16"])
+def test_reciprocal_sets_from_features(driver, rng, dtype):
+    """Weights from features: the warp-parallel dot products differ in order from the CPU's,
+    so the weights agree within float32 rounding (the sets exactly)."""
+    problems = [rerank_problem(rng, rows, k1, d=40, dtype=dtype) for rows, k1 in RERANK_CASES]
+    cases = [emu.Case("rerank_reciprocal", {"rank": rank, "features": f_in, "row_scale": scale})
+             for (_, f_in), _, scale, rank in problems]
+    for ((f32, _), _, scale, rank), result in zip(problems, emu.run_cases(cases, driver)):
+        cpu = expanded_neighbourhoods(rank, scale, 1, features=f32)
+        np.testing.assert_array_equal(result["indptr"], cpu.indptr)
+        np.testing.assert_array_equal(result["indices"], cpu.indices)
+        np.testing.assert_allclose(result["values"], cpu.values, rtol=1e-5, atol=1e-7)
+        assert "row_aux_kernel" in result.launches
+
+
+@pytest.mark.parametrize("schedule", SCHEDULES)
+def test_query_expansion(driver, rng, schedule):
+    """V' from the CPU's V: a k2-way merge summing each column in the order r = 0 .. k2 - 1,
+    as the CPU does, so bit for bit; k2 = 1 (a copy) and k2 = k1 + 1 included."""
+    cases, expected = [], []
+    for (rows, k1), k2 in zip(RERANK_CASES, (7, 3, 1, 6)):
+        _, dense, scale, rank = rerank_problem(rng, rows, k1)
+        v = expanded_neighbourhoods(rank, scale, 1, dense=dense)
+        cases.append(emu.Case("rerank_query_expansion",
+                              {"rank": rank, "v_indptr": v.indptr, "v_indices": v.indices,
+                               "v_values": v.values}, {"k2": k2}))
+        expected.append(expanded_neighbourhoods(rank, scale, k2, dense=dense) if k2 > 1 else v)
+    for want, result in zip(expected, emu.run_cases(cases, driver, schedule)):
+        for got, value in zip(csr(result), (want.indptr, want.indices, want.values)):
+            np.testing.assert_array_equal(got, value)
+        assert set(result.launches) == {"query_expansion_kernel"}
+
+
+def test_reciprocal_sets_more_rows_than_warp_slots(driver, rng):
+    """N = 8,300 rows: more than the 8,192 warp slots of the expansion kernel, so slots take a
+    second row (the grid-stride path); sets and counts against the CPU."""
+    f = rng.standard_normal((8300, 4)).astype(np.float32)
+    values, rank, row_max = reid_fast.knn(f, f, 3, "sqeuclidean", return_row_max=True)
+    scale = (np.float32(1) / row_max).astype(np.float32)
+    case = emu.Case("rerank_reciprocal", {"rank": rank, "features": f, "row_scale": scale})
+    result = emu.run_case(case, driver)
+    cpu = expanded_neighbourhoods(rank, scale, 1, features=f)
+    np.testing.assert_array_equal(result["indptr"], cpu.indptr)
+    np.testing.assert_array_equal(result["indices"], cpu.indices)
+    np.testing.assert_allclose(result["values"], cpu.values, rtol=1e-5, atol=1e-7)
+
+
+# --------------------------------------------------------------------------------------
+# Batched Jaccard distance
+# --------------------------------------------------------------------------------------
+
+
+def jaccard_case(query_dense, gallery_dense, query_splits, gallery_splits, out_initial=None,
+                 weight=1.0, multiprocessors=132) -> emu.Case:
+    q = rt.sparse_rows(query_dense)
+    g = rt.sparse_rows(gallery_dense)
+    sizes = [(q1 - q0) * (g1 - g0) for q0, q1, g0, g1 in
+             zip(query_splits, query_splits[1:], gallery_splits, gallery_splits[1:])]
+    out_offsets = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
+    arrays = {"q_indptr": q.indptr, "q_indices": q.indices, "q_values": q.values,
+              "g_indptr": g.indptr, "g_indices": g.indices, "g_values": g.values,
+              "query_offsets": np.asarray(query_splits, np.int64),
+              "gallery_offsets": np.asarray(gallery_splits, np.int64), "out_offsets": out_offsets}
+    params = {"num_columns": q.num_columns, "weight": weight, "keep": 0.0, "out_size": int(out_offsets[-1])}
+    if out_initial is not None:
+        arrays["out_initial"] = out_initial.astype(np.float32)
+        params["keep"] = 1.0
+    return emu.Case("jaccard", arrays, params, multiprocessors=multiprocessors)
+
+
+def random_rows(rng, rows, columns, density, empty_rows=0.1):
+    values = (rng.random((rows, columns)) * 3).astype(np.float32)
+    values *= rng.random((rows, columns)) < density
+    values[rng.random(rows) < empty_rows] = 0
+    return values
+
+
+@pytest.mark.parametrize("schedule", SCHEDULES)
+def test_jaccard(driver, rng, schedule):
+    """Problems with empty query or gallery blocks, a gallery over several 4,096-row tiles
+    (tile splits), empty rows, and the in-place blend; bit for bit with the CPU (both sum the
+    minima in ascending column order), and the float64 definition within 1e-5."""
+    columns = 50
+    small_q, small_g = random_rows(rng, 9, columns, 0.3), random_rows(rng, 20, columns, 0.3)
+    big_q, big_g = random_rows(rng, 3, columns, 0.2), random_rows(rng, 9000, columns, 0.1)
+    problems = [
+        (small_q, small_g, [0, 4, 4, 9], [0, 12, 15, 20]),       # the middle problem has no queries
+        (small_q, small_g, [0, 3, 9, 9], [0, 0, 10, 20]),         # no gallery, then no queries
+        (small_q, small_g, [2, 7], [5, 19]),                       # rows outside the offsets
+        (big_q, big_g, [0, 1, 3], [0, 5000, 9000]),                # tiles split across blocks
+        (small_q[:1], small_g[:1], [0, 1], [0, 1]),
+    ]
+    cases = [jaccard_case(q, g, qs, gs, multiprocessors=4) for q, g, qs, gs in problems]
+    blend_initial = rng.random(9 * 15).astype(np.float32)
+    cases.append(jaccard_case(small_q, small_g[:15], [0, 9], [0, 15], blend_initial, weight=0.7))
+    results = emu.run_cases(cases, driver, schedule)
+    for (q, g, qs, gs), result in zip(problems, results):
+        cpu = reid_fast.jaccard_distance_batched(rt.sparse_rows(q), rt.sparse_rows(g), qs, gs)
+        got = result["out"]
+        np.testing.assert_array_equal(got, np.concatenate([b.reshape(-1) for b in cpu]))
+        offset = 0
+        for q0, q1, g0, g1 in zip(qs, qs[1:], gs, gs[1:]):
+            block = got[offset:offset + (q1 - q0) * (g1 - g0)].reshape(q1 - q0, g1 - g0)
+            offset += block.size
+            if block.size:
+                np.testing.assert_allclose(block, rt.dense_jaccard(q[q0:q1], g[g0:g1]), rtol=0, atol=1e-5)
+    blended = results[-1]["out"]
+    cpu_out = blend_initial.copy()
+    reid_fast.ops.jaccard.blend_jaccard_batched(rt.sparse_rows(small_q), rt.sparse_rows(small_g[:15]),
+                                                [0, 9], [0, 15], out=cpu_out, weight=0.7)
+    np.testing.assert_array_equal(blended, cpu_out)
+
+
+def test_every_kernel_is_covered(driver, rng):
+    """The cases above launch every __global__ kernel in csrc/cuda; this runs one small case
+    per op and checks the union of the launches against the sources, so that a new kernel
+    without an emulated test fails here."""
+    (x, x_in), (y, y_in) = features(rng, 3, 5, "float32"), features(rng, 4500, 5, "float32")
+    (f, _), dense, scale, rank = rerank_problem(rng, 12, 3)
+    v = expanded_neighbourhoods(rank, scale, 1, dense=dense)
+    q = random_rows(rng, 4, 10, 0.5)
+    cases = [
+        emu.Case("pairwise_distance", {"x": x_in, "y": y_in[:10]}, {"metric": 0}),
+        emu.Case("knn", {"x": x_in, "y": y_in}, {"k": 3, "metric": 0, "row_max": 1}, multiprocessors=4),
+        emu.Case("topk_rows", {"matrix": dense}, {"k": 2, "row_max": 0}),
+        emu.Case("rerank_reciprocal", {"rank": rank, "features": f, "row_scale": scale}),
+        emu.Case("rerank_query_expansion", {"rank": rank, "v_indptr": v.indptr,
+                                            "v_indices": v.indices, "v_values": v.values}, {"k2": 2}),
+        jaccard_case(q, q, [0, 4], [0, 4]),
+    ]
+    launched = set()
+    for result in emu.run_cases(cases, driver):
+        launched.update(result.launches)
+    assert launched == emu.kernel_names()
