@@ -11,19 +11,24 @@ tree was dirty), reid_fast.build_info(), the torch version, every benchmark's me
 median / min seconds and peak memory, and the ours-vs-baseline ratios per size.
 
 Marks: ``large`` (the all-vs-all sizes; deselect with -m "not large"), ``cuda`` (skipped
-when reid_fast cannot use CUDA), ``msmt`` (MSMT17-size re-ranking, also ``large``).
+where torch sees no GPU, failed with the reason where it sees one that reid_fast cannot
+use), ``msmt`` (MSMT17-size re-ranking, also ``large``).
 """
 
 from __future__ import annotations
 
 import datetime
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 import reid_bench
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+import reid_testing  # noqa: E402  (tests/reid_testing.py: the CUDA gate both suites share)
 
 RESULTS_KEY = pytest.StashKey[list]()
 
@@ -66,12 +71,9 @@ def pytest_configure(config: pytest.Config) -> None:
 
 def pytest_runtest_setup(item: pytest.Item) -> None:
     if item.get_closest_marker("cuda") is not None:
-        import torch
-
-        import reid_fast
-
-        if not (reid_fast.cuda_available() and torch.cuda.is_available()):
-            pytest.skip("reid_fast cannot use CUDA here")
+        # The tests' gate: skipped where torch sees no GPU, failed (with the reason) where it
+        # sees one that reid_fast cannot use.
+        reid_testing.require_cuda()
 
 
 @pytest.fixture(scope="session")

@@ -6,7 +6,7 @@ return results of the same kind on the same device.
 
 from __future__ import annotations
 
-from ._build import build_info, cuda_available
+from ._build import build_info, cuda_available, cuda_status
 from .ops.distance import METRICS, pairwise_distance
 from .ops.jaccard import SparseRows, jaccard_distance, jaccard_distance_batched
 from .ops.knn import knn
@@ -20,6 +20,7 @@ __all__ = [
     "SparseRows",
     "build_info",
     "cuda_available",
+    "cuda_status",
     "jaccard_distance",
     "jaccard_distance_batched",
     "knn",

@@ -1,4 +1,5 @@
-"""What the native module was compiled with, and whether CUDA can be used now."""
+"""What the native module was compiled with, and whether CUDA can be used now (and if not,
+why)."""
 
 from __future__ import annotations
 
@@ -19,6 +20,31 @@ def build_info() -> dict[str, Any]:
     return dict(_C.build_info())
 
 
+def cuda_status() -> dict[str, Any]:
+    """Whether reid_fast can run on a CUDA device now, and why not.
+
+    Returns a dict with keys ``usable`` (bool), ``compiled`` (bool: the CUDA kernels were
+    built), ``devices`` (int: devices the CUDA runtime sees), ``error`` (the runtime's
+    error string when it could not be queried, e.g. a driver older than the statically
+    linked runtime, else None) and ``reason`` (one line: ``"usable: N device(s)"``, or why
+    not: ``"not compiled: ..."``, ``"no device: ..."`` or ``"CUDA error: ..."``).
+    """
+    compiled = bool(_C.build_info()["cuda"])
+    devices, error = _C.cuda_devices() if compiled else (0, None)
+    if not compiled:
+        reason = ("not compiled: reid_fast was built without CUDA (nvcc was not on PATH when "
+                  "it was installed; reinstall with nvcc on PATH)")
+    elif devices > 0:
+        reason = f"usable: {devices} device(s)"
+    elif error is not None and error != "no CUDA-capable device is detected":
+        reason = f"CUDA error: {error}"
+    else:
+        reason = "no device: the CUDA runtime sees no CUDA device"
+    return {"usable": compiled and devices > 0, "compiled": compiled, "devices": int(devices),
+            "error": error, "reason": reason}
+
+
 def cuda_available() -> bool:
-    """True when the CUDA kernels were compiled and a CUDA device can be used now."""
-    return bool(_C.build_info()["cuda"]) and _C.cuda_device_count() > 0
+    """True when the CUDA kernels were compiled and a CUDA device can be used now
+    (:func:`cuda_status` says why not)."""
+    return bool(cuda_status()["usable"])

@@ -1,9 +1,13 @@
-"""Shared pytest configuration: CUDA / CuPy skipping and common fixtures.
+"""Shared pytest configuration: CUDA / CuPy gating and common fixtures.
 
 Marks:
-- ``cuda``: needs reid_fast built with CUDA and a usable device (reid_fast.cuda_available()
-  and torch.cuda.is_available()); skipped cleanly otherwise.
+- ``cuda``: needs reid_fast built with CUDA and a usable device. Skipped where torch sees no
+  CUDA device; where torch sees one but reid_fast cannot use it (built without CUDA, a driver
+  older than its runtime, ...), the test fails with the reason (reid_testing.cuda_gate), so
+  that a broken build cannot pass on a GPU machine as a row of clean skips.
 - ``cupy``: needs an importable CuPy; skipped otherwise.
+- ``emulated``: runs reid_fast's CUDA kernels on the CPU through the emulator
+  (tests/emulated_cuda.py).
 
 Helpers (array construction, conversion to NumPy, tolerances, the tie-aware kNN check)
 live in tests/reid_testing.py.
@@ -20,40 +24,24 @@ import reid_testing
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    # "cuda" is also declared in pyproject.toml; declaring it here too is harmless and
-    # keeps --strict-markers working when the tests run with another rootdir.
-    config.addinivalue_line("markers", "cuda: needs a usable CUDA device (skipped otherwise)")
+    # The marks are also declared in pyproject.toml; declaring them here too keeps
+    # --strict-markers working when the tests run with another rootdir.
+    config.addinivalue_line("markers", "cuda: needs a usable CUDA device (skipped where torch sees none)")
     config.addinivalue_line("markers", "cupy: needs CuPy (skipped when it cannot be imported)")
-
-
-def _cuda_skip_reason() -> str | None:
-    import reid_fast
-
-    if not reid_fast.build_info()["cuda"]:
-        return "reid_fast was built without CUDA"
-    if not reid_fast.cuda_available():
-        return "no usable CUDA device"
-    torch = reid_testing.torch
-    if torch is None or not torch.cuda.is_available():
-        return "torch cannot use CUDA"
-    return None
+    config.addinivalue_line("markers", "emulated: runs the CUDA kernels on the CPU through tests/cuda_emulator")
 
 
 def pytest_runtest_setup(item: pytest.Item) -> None:
     if item.get_closest_marker("cuda") is not None:
-        reason = _cuda_skip_reason()
-        if reason is not None:
-            pytest.skip(reason)
+        reid_testing.require_cuda()
     if item.get_closest_marker("cupy") is not None and reid_testing.cupy_module() is None:
         pytest.skip("CuPy is not importable")
 
 
 @pytest.fixture
 def cuda() -> str:
-    """The CUDA device string; skips the test when CUDA cannot be used."""
-    reason = _cuda_skip_reason()
-    if reason is not None:
-        pytest.skip(reason)
+    """The CUDA device string; skips or fails the test as reid_testing.cuda_gate says."""
+    reid_testing.require_cuda()
     return "cuda"
 
 

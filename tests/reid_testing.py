@@ -30,6 +30,33 @@ def cupy_module() -> Any:
 
 
 # --------------------------------------------------------------------------------------
+# CUDA gating
+# --------------------------------------------------------------------------------------
+
+
+def cuda_gate(status: dict[str, Any], torch_sees_cuda: bool) -> tuple[str, str]:
+    """What a test that needs CUDA does, given reid_fast.cuda_status() and whether torch sees
+    a CUDA device: ``("run", "")``; ``("skip", why)`` where there is no device to test on;
+    ``("fail", why)`` where torch sees a device but reid_fast cannot use it, so that a
+    broken build cannot pass on a GPU machine as a row of clean skips."""
+    if torch_sees_cuda and status["usable"]:
+        return "run", ""
+    if torch_sees_cuda:
+        return "fail", f"torch sees a CUDA device, but reid_fast cannot use it: {status['reason']}"
+    return "skip", f"no CUDA device to test on (torch sees none; reid_fast: {status['reason']})"
+
+
+def require_cuda() -> None:
+    """Skips or fails the running test as :func:`cuda_gate` says."""
+    sees = torch is not None and torch.cuda.is_available()
+    action, reason = cuda_gate(reid_fast.cuda_status(), sees)
+    if action == "fail":
+        pytest.fail(reason, pytrace=False)
+    if action == "skip":
+        pytest.skip(reason)
+
+
+# --------------------------------------------------------------------------------------
 # Parametrisation over frameworks, devices and dtypes
 # --------------------------------------------------------------------------------------
 

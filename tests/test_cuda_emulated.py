@@ -182,8 +182,13 @@ def test_knn_runs_on_the_arrays_device(driver, rng):
     np.testing.assert_array_equal(result["values"], values)
 
 
-def test_device_count(driver):
-    assert emu.run_case(emu.Case("device_count", devices=3), driver)["count"].tolist() == [3]
+def test_query_devices(driver):
+    """What reid_fast.cuda_status() reports: the runtime's device count, or its error."""
+    three, none = emu.run_cases([emu.Case("query_devices", devices=3),
+                                 emu.Case("query_devices", devices=0)], driver)
+    assert three["count"].tolist() == [3] and three["error"].size == 0
+    assert none["count"].tolist() == [0]
+    assert none["error"].tobytes().decode() == "no CUDA-capable device is detected"
 
 
 # --------------------------------------------------------------------------------------

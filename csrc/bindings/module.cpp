@@ -513,11 +513,14 @@ py::dict build_info() {
   return info;
 }
 
-int cuda_device_count() {
+// (devices the CUDA runtime sees, its error string or None); (0, None) without CUDA.
+py::tuple cuda_devices() {
 #ifdef REID_FAST_WITH_CUDA
-  return cuda::device_count();
+  const cuda::DeviceQuery query = cuda::query_devices();
+  return py::make_tuple(query.count, query.error.empty() ? py::object(py::none())
+                                                         : py::object(py::str(query.error)));
 #else
-  return 0;
+  return py::make_tuple(0, py::none());
 #endif
 }
 
@@ -529,7 +532,7 @@ PYBIND11_MODULE(_C, m) {
   py::register_exception<TypeError>(m, "NativeTypeError", PyExc_TypeError);
 
   m.def("build_info", &build_info);
-  m.def("cuda_device_count", &cuda_device_count);
+  m.def("cuda_devices", &cuda_devices);
   m.def("pairwise_distance_workspace_bytes",
         [](int64_t n, int64_t m, int64_t d, const std::string& device) {
           return pairwise_workspace(n, m, d, is_cuda_device(device));

@@ -10,14 +10,15 @@
 namespace reid_fast {
 namespace cuda {
 
-int device_count() {
-  int count = 0;
-  const cudaError_t status = cudaGetDeviceCount(&count);
+DeviceQuery query_devices() {
+  DeviceQuery query;
+  const cudaError_t status = cudaGetDeviceCount(&query.count);
   if (status != cudaSuccess) {
     (void)cudaGetLastError();  // do not leave the error for a later launch check to find
-    return 0;
+    query.count = 0;
+    query.error = cudaGetErrorString(status);
   }
-  return count;
+  return query;
 }
 
 namespace detail {

@@ -9,8 +9,10 @@ input's device, finds the framework's current CUDA stream, and hands DLPack caps
 
 from __future__ import annotations
 
+import contextlib
 import math
 import sys
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -239,10 +241,25 @@ def prefix_sums(like: Array, counts: Any) -> tuple[Any, int]:
     return indptr, int(indptr[-1])
 
 
-def native_call_arrays(like: Array, *values: Any) -> tuple[int, list[Any]]:
-    """The stream to run on and DLPack capsules of ``values`` (None stays None)."""
-    stream = current_stream(like)
-    return stream, [None if v is None else capsule(v, stream, like.device) for v in values]
+@contextlib.contextmanager
+def native_call(like: Array, *values: Any) -> Iterator[tuple[int, list[Any]]]:
+    """Yields the stream to run on and DLPack capsules of ``values`` (None stays None), with
+    ``like``'s CUDA device current for the framework while the stream is looked up, the
+    capsules are made and the native op (called inside the block) is enqueued: an op on
+    ``cuda:1`` while ``cuda:0`` is current exports and runs on ``cuda:1``, and the previous
+    device is current again afterwards."""
+    with _device_scope(like):
+        stream = current_stream(like)
+        yield stream, [None if v is None else capsule(v, stream, like.device) for v in values]
+
+
+def _device_scope(like: Array) -> contextlib.AbstractContextManager:
+    """The framework's "make this device current" context for a CUDA array."""
+    if like.device == "cpu":
+        return contextlib.nullcontext()
+    if like.framework == "torch":
+        return _torch().cuda.device(like.device_index)
+    return _cupy().cuda.Device(like.device_index)
 
 
 def workspace(like: Array, nbytes: int) -> Any:

@@ -56,6 +56,6 @@ def pairwise_distance(x: Any, y: Any, metric: str = "euclidean") -> Any:
     if n == 0 or m == 0:
         return out
     scratch = _arrays.workspace(xa, _C.pairwise_distance_workspace_bytes(n, m, d, xa.device))
-    stream, capsules = _arrays.native_call_arrays(xa, xa.value, ya.value, out, scratch)
-    _C.pairwise_distance(*capsules, code, stream)
+    with _arrays.native_call(xa, xa.value, ya.value, out, scratch) as (stream, capsules):
+        _C.pairwise_distance(*capsules, code, stream)
     return out

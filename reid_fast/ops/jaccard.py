@@ -171,12 +171,13 @@ def blend_jaccard_batched(
         scratch = _arrays.workspace(like, _C.jaccard_workspace_bytes(
             query.rows, gallery.rows, int(gallery.indices.shape[0]), query.num_columns,
             max_gallery_rows, like.device))
-        stream, capsules = _arrays.native_call_arrays(
+        with _arrays.native_call(
             like, query.indptr, query.indices, query.values, gallery.indptr, gallery.indices,
             gallery.values, _to_device(like, q_splits), _to_device(like, g_splits),
-            _to_device(like, out_splits), out, scratch)
-        _C.jaccard(*capsules[:9], query.num_columns, max_gallery_rows, *capsules[9:],
-                   float(weight), keep, stream)
+            _to_device(like, out_splits), out, scratch,
+        ) as (stream, capsules):
+            _C.jaccard(*capsules[:9], query.num_columns, max_gallery_rows, *capsules[9:],
+                       float(weight), keep, stream)
     return [
         out[start:end].reshape(q1 - q0, g1 - g0)
         for start, end, q0, q1, g0, g1 in zip(out_splits, out_splits[1:], q_splits, q_splits[1:],

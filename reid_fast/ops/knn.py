@@ -61,10 +61,10 @@ def knn(
         scratch = _arrays.workspace(
             xa, _C.knn_workspace_bytes(n, m, d, k, xa.device, xa.device_index)
         )
-        stream, capsules = _arrays.native_call_arrays(
+        with _arrays.native_call(
             xa, xa.value, ya.value, values, indices, row_max, scratch
-        )
-        _C.knn(*capsules, k, code, stream)
+        ) as (stream, capsules):
+            _C.knn(*capsules, k, code, stream)
     if return_row_max:
         return values, indices, row_max
     return values, indices

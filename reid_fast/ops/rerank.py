@@ -86,9 +86,9 @@ def expanded_neighbourhoods(rank: Any, row_scale: Any, k2: int, *, features: Any
     scratch = _arrays.workspace(like, _C.rerank_reciprocal_workspace_bytes(rows, k1, like.device))
 
     def reciprocal(counts, indptr, indices, values):
-        stream, capsules = _arrays.native_call_arrays(
-            like, rank, features, dense, row_scale, counts, indptr, indices, values, scratch)
-        _C.rerank_reciprocal(*capsules, stream)
+        with _arrays.native_call(like, rank, features, dense, row_scale, counts, indptr, indices,
+                                 values, scratch) as (stream, capsules):
+            _C.rerank_reciprocal(*capsules, stream)
 
     v = _two_phase(like, rows, rows, reciprocal)
     if k2 == 1:
@@ -99,11 +99,11 @@ def expanded_neighbourhoods(rank: Any, row_scale: Any, k2: int, *, features: Any
         like, _C.rerank_query_expansion_workspace_bytes(rows, k2, max_row_nnz, like.device))
 
     def query_expansion(counts, indptr, indices, values):
-        stream, (rank_c, *v_c, counts_c, indptr_c, indices_c, values_c, scratch_c) = (
-            _arrays.native_call_arrays(like, rank, v.indptr, v.indices, v.values, counts, indptr,
-                                       indices, values, qe_scratch))
-        _C.rerank_query_expansion(rank_c, k2, *v_c, max_row_nnz, counts_c, indptr_c, indices_c,
-                                  values_c, scratch_c, stream)
+        with _arrays.native_call(like, rank, v.indptr, v.indices, v.values, counts, indptr,
+                                 indices, values, qe_scratch) as (stream, capsules):
+            rank_c, *v_c, counts_c, indptr_c, indices_c, values_c, scratch_c = capsules
+            _C.rerank_query_expansion(rank_c, k2, *v_c, max_row_nnz, counts_c, indptr_c,
+                                      indices_c, values_c, scratch_c, stream)
 
     return _two_phase(like, rows, rows, query_expansion)
 

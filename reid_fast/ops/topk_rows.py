@@ -49,10 +49,10 @@ def topk_rows(
         scratch = _arrays.workspace(
             array, _C.topk_rows_workspace_bytes(n, m, k, array.device, array.device_index)
         )
-        stream, capsules = _arrays.native_call_arrays(
+        with _arrays.native_call(
             array, array.value, values, indices, row_max, scratch
-        )
-        _C.topk_rows(*capsules, k, stream)
+        ) as (stream, capsules):
+            _C.topk_rows(*capsules, k, stream)
     if return_row_max:
         return values, indices, row_max
     return values, indices

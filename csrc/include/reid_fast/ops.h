@@ -5,6 +5,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <string>
 
 #include "common/distance_math.h"
 #include "reid_fast/tensor_view.h"
@@ -128,7 +129,13 @@ void rerank_query_expansion(const QueryExpansionArgs& args, void* stream);
 std::size_t jaccard_workspace_bytes(int64_t query_rows, int64_t gallery_rows, int64_t gallery_nnz,
                                     int64_t num_columns, int64_t max_gallery_rows);
 void jaccard(const JaccardArgs& args, void* stream);
-int device_count();
+// What the CUDA runtime sees: the device count (0 when it cannot be used) and, when the query
+// failed, the runtime's error string (no device, a driver older than the runtime, ...).
+struct DeviceQuery {
+  int count = 0;
+  std::string error;
+};
+DeviceQuery query_devices();
 }  // namespace cuda
 #endif
 
