@@ -52,6 +52,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="timed rounds per benchmark (default: 5 on CPU, 2 for large CPU sizes, 20 on CUDA)",
     )
     group.addoption(
+        "--reid-tiny",
+        action="store_true",
+        help="tiny problem sizes (seconds on a CPU): checks that the suite runs, measures nothing",
+    )
+    group.addoption(
         "--reid-no-memory",
         action="store_true",
         help="skip the peak-memory measurement (it costs one extra call per benchmark)",
@@ -67,6 +72,8 @@ def pytest_configure(config: pytest.Config) -> None:
         "markers", "msmt: MSMT17-size re-ranking (N = 93,820), many minutes on a CPU (deselect with -m 'not msmt')"
     )
     config.stash[RESULTS_KEY] = []
+    if config.getoption("--reid-tiny"):
+        reid_bench.use_tiny_sizes()
 
 
 def pytest_runtest_setup(item: pytest.Item) -> None:
@@ -178,6 +185,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         "torch_version": torch.__version__,
         "numpy_version": numpy.__version__,
         "pytest_exitstatus": int(exitstatus),
+        "tiny_sizes": bool(config.getoption("--reid-tiny")),
         "benchmarks": entries,
         "ratios": _ratios(entries),
     }

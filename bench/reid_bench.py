@@ -357,6 +357,45 @@ REFERENCE_RERANK_BYTES_PER_N2 = 32
 fed by :func:`reference_rerank`) holds four dense N x N float64 arrays at its peak: D, Dn,
 V and V'."""
 
+EVALUATION_SIZES: dict[str, dict[str, Any]] = {
+    # AICity rule: no camera filtering; MSMT17: the Market rule with query cameras.
+    "aicity": dict(label="aicity", q=1052, g=18290, ids=333, cams=40, same_camera_junk=False,
+                   query_cams=False),
+    "msmt17": dict(label="msmt17", q=11659, g=82161, ids=3060, cams=15, same_camera_junk=True,
+                   query_cams=True),
+}
+"""Evaluation problems of bench/test_evaluation.py (distance matrices of q x g)."""
+
+TRAINING: dict[str, Any] = {
+    "image_size": (256, 256),
+    "batch": 64,                # input pipeline batch
+    "batches_per_round": 10,    # about one epoch of the training identities per round
+    "train_ids": 60,
+    "step_batch": {"cuda": 64, "cpu": 16},
+}
+"""The training benchmarks of bench/test_training.py."""
+
+PIPELINE: dict[str, Any] = {"train_ids": 20, "test_ids": 100, "steps": 200}
+"""bench/test_pipeline.py: a run trained for ``steps`` on ``train_ids`` synthetic identities,
+then the whole chain on a synthetic test set of ``test_ids`` identities."""
+
+
+def use_tiny_sizes() -> None:
+    """Shrink every benchmark problem in place (names suffixed "-tiny") so that the whole
+    suite runs in seconds on a CPU: ``--reid-tiny``, what ``bench/gpu_check.py --dry-run``
+    runs in CI to keep the benchmarks from rotting. Must run before the benchmark modules
+    are collected (the conftest calls it from pytest_configure)."""
+    SIZES["aicity"] = Size("aicity-tiny", n=37, m=501, d=64, k=10)
+    SIZES["aicity-all-vs-all"] = Size("aicity-all-vs-all-tiny", n=300, m=300, d=64, k=21, large=True)
+    RERANK_SIZES["aicity"] = Size("aicity-tiny", n=20, m=300, d=32, k=20)
+    RERANK_SIZES["msmt17"] = Size("msmt17-tiny", n=30, m=400, d=32, k=20, large=True)
+    EVALUATION_SIZES["aicity"].update(label="aicity-tiny", q=50, g=400, ids=20, cams=5)
+    EVALUATION_SIZES["msmt17"].update(label="msmt17-tiny", q=80, g=600, ids=30, cams=6)
+    TRAINING.update(image_size=(64, 64), batch=8, batches_per_round=2, train_ids=8,
+                    step_batch={"cuda": 8, "cpu": 4})
+    PIPELINE.update(train_ids=16, test_ids=6, steps=3)  # the PK sampler needs 16 identities
+
+
 CLUSTER_IMAGES_PER_IDENTITY = 50
 CLUSTER_NOISE = 1.0
 

@@ -24,10 +24,7 @@ import reid_bench
 from reid_fast.eval import evaluate_ranking
 from reid_fast.reference import ranking_metrics
 
-SIZES = {
-    "aicity": dict(q=1052, g=18290, ids=333, cams=40, same_camera_junk=False, query_cams=False),
-    "msmt17": dict(q=11659, g=82161, ids=3060, cams=15, same_camera_junk=True, query_cams=True),
-}
+SIZES = reid_bench.EVALUATION_SIZES
 _INPUTS: dict = {}
 _RESULTS: dict = {}
 
@@ -54,7 +51,7 @@ def _inputs(name: str):
 
 def _fields(side: str, name: str, device: str) -> dict:
     spec = SIZES[name]
-    return {"op": "evaluate", "side": side, "size": name, "device": device, "dtype": "float32",
+    return {"op": "evaluate", "side": side, "size": spec["label"], "device": device, "dtype": "float32",
             "impl": "reid_fast.evaluate_ranking" if side == "ours"
             else "reid_fast.reference.ranking_metrics (per-query argsort)",
             "shapes": {"distances": [spec["q"], spec["g"]]},
@@ -165,7 +162,7 @@ def test_post_processing_chain_aicity(benchmark, record, device):
     benchmark.group = "post-processing chain aicity"
     rounds = 3
     benchmark.pedantic(chain, rounds=rounds, warmup_rounds=0, iterations=1)
-    fields = {"op": "post_chain", "side": "ours", "size": "aicity", "device": device,
+    fields = {"op": "post_chain", "side": "ours", "size": size.name, "device": device,
               "dtype": "float32", "impl": "reid_fast.post + evaluate_ranking",
               "shapes": {"query": [size.n, size.d], "gallery": [size.m, size.d]},
               "step_mean_s": {k: v / rounds for k, v in steps.items()}}

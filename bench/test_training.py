@@ -24,9 +24,9 @@ import torch
 
 import reid_bench
 
-SIZE = (256, 256)
-BATCH = 64
-BATCHES_PER_ROUND = 10   # about one epoch of the 60-identity set per round
+SIZE = tuple(reid_bench.TRAINING["image_size"])
+BATCH = reid_bench.TRAINING["batch"]
+BATCHES_PER_ROUND = reid_bench.TRAINING["batches_per_round"]
 
 
 @pytest.fixture(scope="session")
@@ -37,7 +37,8 @@ def jpeg_records(tmp_path_factory):
     from reid_fast.data.synthetic import SyntheticConfig, SyntheticVehicles
 
     root = tmp_path_factory.mktemp("veri")
-    SyntheticVehicles(SyntheticConfig(num_train_ids=60, num_test_ids=4, image_size=SIZE)).write(
+    SyntheticVehicles(SyntheticConfig(num_train_ids=reid_bench.TRAINING["train_ids"], num_test_ids=4,
+                                      image_size=SIZE)).write(
         root, layout="veri")
     records = load_veri(root).train
     assert len(records) >= BATCH * BATCHES_PER_ROUND
@@ -164,7 +165,7 @@ def test_train_step_resnet50(benchmark, record, request, image_cache):
 
     cuda = torch.cuda.is_available()
     device = torch.device("cuda" if cuda else "cpu")
-    batch = 64 if cuda else 16
+    batch = reid_bench.TRAINING["step_batch"][device.type]
     dtype = torch.bfloat16 if cuda else None
     cache, _ = image_cache
     labels, mapping = relabel(cache.records)

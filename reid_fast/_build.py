@@ -20,14 +20,19 @@ def build_info() -> dict[str, Any]:
     return dict(_C.build_info())
 
 
+# Runtime errors that mean "nothing to run on" rather than "something is broken".
+_NO_DEVICE_ERRORS = ("no CUDA-capable device is detected", "no CUDA driver is installed")
+
+
 def cuda_status() -> dict[str, Any]:
     """Whether reid_fast can run on a CUDA device now, and why not.
 
     Returns a dict with keys ``usable`` (bool), ``compiled`` (bool: the CUDA kernels were
     built), ``devices`` (int: devices the CUDA runtime sees), ``error`` (the runtime's
-    error string when it could not be queried, e.g. a driver older than the statically
-    linked runtime, else None) and ``reason`` (one line: ``"usable: N device(s)"``, or why
-    not: ``"not compiled: ..."``, ``"no device: ..."`` or ``"CUDA error: ..."``).
+    error string when it could not be queried: no device, no driver, or a driver older
+    than the statically linked runtime, with both versions; else None) and ``reason`` (one
+    line: ``"usable: N device(s)"``, or why not: ``"not compiled: ..."``,
+    ``"no device: ..."`` or ``"CUDA error: ..."``).
     """
     compiled = bool(_C.build_info()["cuda"])
     devices, error = _C.cuda_devices() if compiled else (0, None)
@@ -36,10 +41,10 @@ def cuda_status() -> dict[str, Any]:
                   "it was installed; reinstall with nvcc on PATH)")
     elif devices > 0:
         reason = f"usable: {devices} device(s)"
-    elif error is not None and error != "no CUDA-capable device is detected":
-        reason = f"CUDA error: {error}"
+    elif error is None or error in _NO_DEVICE_ERRORS:
+        reason = f"no device: {error or 'the CUDA runtime sees no CUDA device'}"
     else:
-        reason = "no device: the CUDA runtime sees no CUDA device"
+        reason = f"CUDA error: {error}"
     return {"usable": compiled and devices > 0, "compiled": compiled, "devices": int(devices),
             "error": error, "reason": reason}
 

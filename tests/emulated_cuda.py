@@ -206,14 +206,16 @@ def build_driver(overrides: dict[str, str] | None = None) -> Path:
 class Case:
     """One op on the emulated machine. ``arrays`` are NumPy arrays (float32, float16, int64,
     ...); a bfloat16 input is given as ``("bfloat16", uint16_bits)``. ``device`` is the
-    device the arrays live on, of ``devices``; ``multiprocessors`` per device steers the
-    launchers' grid sizes and column splits."""
+    device the arrays live on, of ``devices``; ``driver`` the CUDA version the emulated
+    driver supports (13000; 0 = no driver installed); ``multiprocessors`` per device steers
+    the launchers' grid sizes and column splits."""
 
     op: str
     arrays: dict[str, Any] = field(default_factory=dict)
     params: dict[str, int | float] = field(default_factory=dict)
     device: int = 0
     devices: int = 1
+    driver: int = 13000
     multiprocessors: int = 132
 
 
@@ -228,7 +230,7 @@ class Result:
 
 def _write_case(case: Case, folder: Path) -> None:
     lines = [f"op {case.op}", f"device {case.device}", f"devices {case.devices}",
-             f"multiprocessors {case.multiprocessors}"]
+             f"driver {case.driver}", f"multiprocessors {case.multiprocessors}"]
     lines += [f"param {name} {value!r}" for name, value in case.params.items()]
     for name, value in case.arrays.items():
         if isinstance(value, tuple):

@@ -97,6 +97,7 @@ DRIVER_ERROR = "CUDA driver version is insufficient for CUDA runtime version"
 @pytest.mark.parametrize("native, usable, reason", [
     (FakeNative(False), False, "not compiled: reid_fast was built without CUDA"),
     (FakeNative(True, 0, "no CUDA-capable device is detected"), False, "no device:"),
+    (FakeNative(True, 0, "no CUDA driver is installed"), False, "no device: no CUDA driver"),
     (FakeNative(True, 0, DRIVER_ERROR), False, f"CUDA error: {DRIVER_ERROR}"),
     (FakeNative(True, 2), True, "usable: 2 device(s)"),
 ])

@@ -183,12 +183,20 @@ def test_knn_runs_on_the_arrays_device(driver, rng):
 
 
 def test_query_devices(driver):
-    """What reid_fast.cuda_status() reports: the runtime's device count, or its error."""
-    three, none = emu.run_cases([emu.Case("query_devices", devices=3),
-                                 emu.Case("query_devices", devices=0)], driver)
+    """What reid_fast.cuda_status() reports: the runtime's device count, or why there is none
+    (no device, no driver, a driver older than the runtime)."""
+    cases = [emu.Case("query_devices", devices=3), emu.Case("query_devices", devices=0),
+             emu.Case("query_devices", driver=0), emu.Case("query_devices", driver=12040)]
+    three, no_device, no_driver, old_driver = emu.run_cases(cases, driver)
     assert three["count"].tolist() == [3] and three["error"].size == 0
-    assert none["count"].tolist() == [0]
-    assert none["error"].tobytes().decode() == "no CUDA-capable device is detected"
+    errors = [r["error"].tobytes().decode() for r in (no_device, no_driver, old_driver)]
+    assert [r["count"].tolist() for r in (no_device, no_driver, old_driver)] == [[0]] * 3
+    assert errors == [
+        "no CUDA-capable device is detected",
+        "no CUDA driver is installed",
+        "CUDA driver version is insufficient for CUDA runtime version (the driver supports CUDA "
+        "12.4, reid_fast's runtime is CUDA 13.0)",
+    ]
 
 
 # --------------------------------------------------------------------------------------

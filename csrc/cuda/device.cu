@@ -6,6 +6,7 @@
 
 #include "common/topk.h"
 #include "cuda/cuda_common.cuh"
+#include "reid_fast/errors.h"
 
 namespace reid_fast {
 namespace cuda {
@@ -13,9 +14,18 @@ namespace cuda {
 DeviceQuery query_devices() {
   DeviceQuery query;
   const cudaError_t status = cudaGetDeviceCount(&query.count);
-  if (status != cudaSuccess) {
-    (void)cudaGetLastError();  // do not leave the error for a later launch check to find
-    query.count = 0;
+  if (status == cudaSuccess) return query;
+  (void)cudaGetLastError();  // do not leave the error for a later launch check to find
+  query.count = 0;
+  int driver = 0;  // CUDA version the driver supports, 0 when no driver is installed
+  (void)cudaDriverGetVersion(&driver);
+  if (status == cudaErrorInsufficientDriver && driver == 0) {
+    query.error = "no CUDA driver is installed";
+  } else if (status == cudaErrorInsufficientDriver) {
+    query.error = concat(cudaGetErrorString(status), " (the driver supports CUDA ", driver / 1000,
+                         ".", driver % 1000 / 10, ", reid_fast's runtime is CUDA ",
+                         CUDART_VERSION / 1000, ".", CUDART_VERSION % 1000 / 10, ")");
+  } else {
     query.error = cudaGetErrorString(status);
   }
   return query;

@@ -7,6 +7,7 @@
 //   op knn                          the op (see run_op)
 //   device 1                        the device the arrays live on (default 0)
 //   devices 2                       devices of the emulated machine (default 1)
+//   driver 12040                    CUDA version its driver supports (default 13000; 0 = none)
 //   multiprocessors 4               multiprocessors per device (default 132, an H200)
 //   param k 5                       integer / float parameters of the op
 //   array x float32 2 70 7          an input: name, dtype, ndim, shape
@@ -96,6 +97,8 @@ class Case {
         words >> device_;
       } else if (key == "devices") {
         words >> devices_;
+      } else if (key == "driver") {
+        words >> driver_;
       } else if (key == "multiprocessors") {
         words >> multiprocessors_;
       } else if (key == "param") {
@@ -118,6 +121,7 @@ class Case {
   const std::string& op() const { return op_; }
   int device() const { return device_; }
   int devices() const { return devices_; }
+  int driver() const { return driver_; }
   int multiprocessors() const { return multiprocessors_; }
 
   bool has(const std::string& name) const { return inputs_.count(name) != 0; }
@@ -187,6 +191,7 @@ class Case {
   std::string op_;
   int device_ = 0;
   int devices_ = 1;
+  int driver_ = CUDART_VERSION;
   int multiprocessors_ = 132;
   std::map<std::string, std::string> params_;
   std::map<std::string, std::unique_ptr<Buffer>> inputs_;
@@ -344,8 +349,8 @@ void run_op(Case& c) {
       {"jaccard", jaccard},
       {"query_devices", query_devices},
   };
-  reid_emu::configure(c.devices(), c.multiprocessors(), c.device());
-  void* stream = c.devices() > 0 ? reid_emu::stream_on(c.device()) : nullptr;
+  reid_emu::configure(c.devices(), c.driver(), c.multiprocessors(), c.device());
+  void* stream = c.devices() > 0 && c.driver() >= CUDART_VERSION ? reid_emu::stream_on(c.device()) : nullptr;
   if (c.op().rfind("selftest_", 0) == 0) {
     selftest(c, stream);
   } else {

@@ -145,6 +145,7 @@ struct Fiber {
 
 struct Machine {
   int device_count = 1;
+  int driver_version = CUDART_VERSION;  // 0: no driver installed
   int multiprocessors = 132;
   int array_device = 0;
   int current_device = 0;
@@ -589,9 +590,10 @@ void run_grid(const char* name, dim3 grid, dim3 block, const std::function<void(
   g.threads = 0;
 }
 
-void configure(int device_count, int multiprocessors, int array_device) {
+void configure(int device_count, int driver_version, int multiprocessors, int array_device) {
   Machine& m = machine();
   m.device_count = device_count;
+  m.driver_version = driver_version;
   m.multiprocessors = multiprocessors;
   m.array_device = array_device;
   m.current_device = 0;
@@ -628,6 +630,8 @@ const char* cudaGetErrorString(cudaError_t error) {
     case cudaSuccess: return "no error";
     case cudaErrorInvalidValue: return "invalid argument";
     case cudaErrorInvalidConfiguration: return "invalid configuration argument";
+    case cudaErrorInsufficientDriver:
+      return "CUDA driver version is insufficient for CUDA runtime version";
     case cudaErrorNoDevice: return "no CUDA-capable device is detected";
     case cudaErrorInvalidDevice: return "invalid device ordinal";
     case cudaErrorInvalidResourceHandle: return "invalid resource handle";
@@ -644,8 +648,15 @@ cudaError_t cudaGetLastError() {
 cudaError_t cudaPeekAtLastError() { return machine().last_error; }
 
 cudaError_t cudaGetDeviceCount(int* count) {
+  *count = 0;
+  if (machine().driver_version < CUDART_VERSION) return cudaErrorInsufficientDriver;
   *count = machine().device_count;
   return machine().device_count > 0 ? cudaSuccess : cudaErrorNoDevice;
+}
+
+cudaError_t cudaDriverGetVersion(int* version) {
+  *version = machine().driver_version;
+  return cudaSuccess;
 }
 
 cudaError_t cudaGetDevice(int* device) {

@@ -128,8 +128,10 @@ Launch<Params...> launch(void (*kernel)(Params...), const char* name, dim3 grid,
 }
 
 // ---------------------------------------------------------------------------------------
-// The emulated machine, set up by the driver.
-void configure(int device_count, int multiprocessors, int array_device);
+// The emulated machine, set up by the driver: its devices, the CUDA version its driver
+// supports (e.g. 13000; 0 = no driver installed), multiprocessors per device, and the device
+// the op's arrays live on.
+void configure(int device_count, int driver_version, int multiprocessors, int array_device);
 cudaStream_t stream_on(int device);
 int current_device();
 // Kernel names with their launch counts, for the coverage check.
