@@ -1,7 +1,8 @@
 """Shared pytest configuration: CUDA / CuPy gating and common fixtures.
 
 Marks:
-- ``cuda``: needs reid_fast built with CUDA and a usable device. Skipped where torch sees no
+- ``cuda``: needs reid_fast built with CUDA and a usable device (tests taking the ``cuda``
+  fixture are marked too). Skipped where torch sees no
   CUDA device; where torch sees one but reid_fast cannot use it (built without CUDA, a driver
   older than its runtime, ...), the test fails with the reason (reid_testing.cuda_gate), so
   that a broken build cannot pass on a GPU machine as a row of clean skips.
@@ -29,6 +30,14 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "cuda: needs a usable CUDA device (skipped where torch sees none)")
     config.addinivalue_line("markers", "cupy: needs CuPy (skipped when it cannot be imported)")
     config.addinivalue_line("markers", "emulated: runs the CUDA kernels on the CPU through tests/cuda_emulator")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    # A test that takes the cuda fixture needs CUDA as much as a marked one: mark it, so that
+    # ``-m cuda`` (bench/gpu_check.py's tests stage) selects every test that needs a GPU.
+    for item in items:
+        if "cuda" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.cuda)
 
 
 def pytest_runtest_setup(item: pytest.Item) -> None:
