@@ -18,9 +18,10 @@ that no GPU stage runs once the cuda stage has found CUDA unusable.
   cuda       The hard check: torch sees a CUDA device, reid_fast.cuda_status() says usable, and
              one knn on the GPU agrees with the CPU. Otherwise the CUDA error is recorded and
              the stages below are skipped.
-  tests      ``pytest -m cuda``: the CUDA op tests first, then the tests that compare CUDA with
-             the CPU (augmentation, losses, the chain, ...); JUnit XML, a per-test timeout
-             where pytest-timeout is installed.
+  tests      ``pytest -m cuda`` twice: the CUDA op tests first (60% of the budget), then the
+             tests that compare CUDA with the CPU (augmentation, losses, the chain, ...), so
+             that the op results survive if the second run is cut short; one JUnit XML, a
+             per-test timeout where pytest-timeout is installed.
   sanitizer  compute-sanitizer memcheck, racecheck, synccheck and initcheck, concurrently, over
              bench/gpu_sanitize_cases.py (every kernel on odd sizes, checked against the CPU);
              a sanitizer that refuses the device is recorded as such.
@@ -216,8 +217,8 @@ def stage_env(kit: Kit, stage: Stage) -> None:
     release = re.search(r"release ([\d.]+), V([\d.]+)", nvcc or "")
     env["nvcc"] = release.group(2) if release else None
     sanitizer = shutil.which("compute-sanitizer") or _cuda_tool("compute-sanitizer")
-    env["compute_sanitizer"] = (_command_output([sanitizer, "--version"]) or "").splitlines()[-1:] \
-        if sanitizer else None
+    version = _command_output([sanitizer, "--version"]) if sanitizer else None
+    env["compute_sanitizer"] = version.splitlines()[-1] if version else None
     try:
         import torch
 
@@ -362,9 +363,12 @@ def stage_cuda(kit: Kit, stage: Stage) -> None:
         kit.cuda_problem = stage.detail
 
 
-def _test_files() -> list[str]:
+def _test_parts() -> list[tuple[str, list[str], float]]:
+    """The tests stage's two pytest runs: the CUDA op tests, then every other test file (the
+    tests that compare CUDA with the CPU), with their shares of the stage's budget."""
     others = sorted(p.name for p in (REPO / "tests").glob("test_*.py") if p.name not in OP_TEST_FILES)
-    return [f"tests/{name}" for name in (*OP_TEST_FILES, *others)]
+    return [("ops", [f"tests/{name}" for name in OP_TEST_FILES], 0.6),
+            ("cuda vs cpu", [f"tests/{name}" for name in others], 1.0)]
 
 
 def parse_junit(path: Path) -> dict[str, Any]:
@@ -388,23 +392,38 @@ def parse_junit(path: Path) -> dict[str, Any]:
 
 def stage_tests(kit: Kit, stage: Stage) -> None:
     junit = kit.out / "tests.xml"
-    command = [sys.executable, "-m", "pytest", *_test_files(), "-m", "cuda", "-q", "-rfE",
-               "-p", "no:cacheprovider", f"--junitxml={junit}", "-o", "junit_family=xunit2"]
-    if kit.env.get("pytest_timeout"):
-        command.append(f"--timeout={PER_TEST_TIMEOUT}")
-    code = kit.run(command, kit.out / "tests.log", stage.budget)
-    if code is None or not junit.is_file():
-        stage.status = "timeout" if code is None else "failed"
-        stage.detail = (f"pytest ran out of its {stage.budget:.0f} s" if code is None
-                        else f"pytest exited with {code} and wrote no JUnit XML") + " (tests.log)"
-        return
+    deadline = time.monotonic() + stage.budget
+    merged = ElementTree.Element("testsuites")
+    problems, codes = [], []
+    with tempfile.TemporaryDirectory() as tmp:
+        for number, (part, files, share) in enumerate(_test_parts()):
+            xml = Path(tmp) / f"part{number}.xml"
+            command = [sys.executable, "-m", "pytest", *files, "-m", "cuda", "-q", "-rfE",
+                       "-p", "no:cacheprovider", f"--junitxml={xml}", "-o", "junit_family=xunit2"]
+            if kit.env.get("pytest_timeout"):
+                command.append(f"--timeout={PER_TEST_TIMEOUT}")
+            budget = share * (deadline - time.monotonic())
+            code = kit.run(command, kit.out / "tests.log", budget, header=f"\n######## {part}\n")
+            codes.append(code)
+            if code is None:
+                problems.append(f"the {part} tests ran out of their {budget:.0f} s")
+            elif not xml.is_file():
+                problems.append(f"pytest exited with {code} on the {part} tests and wrote no JUnit XML")
+            if xml.is_file():
+                root = ElementTree.parse(xml).getroot()
+                merged.extend([root] if root.tag == "testsuite" else list(root))
+        ElementTree.ElementTree(merged).write(junit, encoding="utf-8", xml_declaration=True)
     result = parse_junit(junit)
     stage.data = result
     c = result["counts"]
     stage.detail = f"{c['passed']} passed, {c['failures'] + c['errors']} failed, {c['skipped']} skipped"
-    if c["failures"] or c["errors"] or code not in (0, 5):
+    if c["failures"] or c["errors"] or any(code not in (None, 0, 5) for code in codes):
         stage.status = "failed"
+        stage.detail += "".join(f"; {p}" for p in problems)
         stage.detail += "; first: " + "; ".join(f["test"] for f in result["failed"][:3])
+    elif problems:
+        stage.status = "timeout"
+        stage.detail += "; " + "; ".join(problems) + " (tests.log)"
     elif not kit.dry_run and c["passed"] == 0:
         stage.status = "failed"
         stage.detail += ": no CUDA test ran on a GPU machine"
