@@ -145,22 +145,35 @@ class Kit:
         env.pop("PYTEST_ADDOPTS", None)
         return env
 
+    def start(self, command: list[str], stream: Any, env: dict[str, str] | None = None,
+              header: str = "") -> subprocess.Popen:
+        """Starts ``command`` in the repository root, in a process group of its own, its
+        output (after ``header`` and the command line) going to the open file ``stream``."""
+        stream.write(f"{header}$ {' '.join(command)}\n")
+        stream.flush()
+        return subprocess.Popen(command, cwd=REPO, stdout=stream, stderr=subprocess.STDOUT,
+                                env=env or self.child_env(), start_new_session=True)
+
+    @staticmethod
+    def finish(process: subprocess.Popen, timeout: float) -> int | None:
+        """The exit status, or None when the process ran out of ``timeout`` seconds (its whole
+        process group is killed then)."""
+        try:
+            return process.wait(timeout=max(1.0, timeout))
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+            return None
+
     def run(self, command: list[str], log: Path, timeout: float, env: dict[str, str] | None = None,
             header: str = "") -> int | None:
-        """Runs ``command`` in the repository root, its output appended to ``log``; the exit
-        status, or None when it ran out of time (its whole process group is killed)."""
+        """Runs ``command`` (see :meth:`start`), its output appended to ``log``; :meth:`finish`'s
+        result."""
         with open(log, "a") as stream:
-            stream.write(f"{header}$ {' '.join(command)}\n")
-            stream.flush()
-            process = subprocess.Popen(command, cwd=REPO, stdout=stream, stderr=subprocess.STDOUT,
-                                       env=env or self.child_env(), start_new_session=True)
-            try:
-                return process.wait(timeout=max(1.0, timeout))
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait()
+            code = self.finish(self.start(command, stream, env, header), timeout)
+            if code is None:
                 stream.write(f"\n[gpu_check] killed after {timeout:.0f} s\n")
-                return None
+            return code
 
     def write(self) -> None:
         record = {
@@ -471,21 +484,13 @@ def stage_sanitizer(kit: Kit, stage: Stage) -> None:
     deadline = time.monotonic() + stage.budget
     with tempfile.TemporaryDirectory() as tmp:
         runs = {}
-        for tool in SANITIZER_TOOLS:
+        for tool in SANITIZER_TOOLS:  # the four at once: the GPU and 16 cores have room
             tool_log = open(Path(tmp) / f"{tool}.log", "w")
             command = [sanitizer, "--tool", tool, "--error-exitcode", "99", "--print-limit", "20", *cases]
-            tool_log.write(f"$ {' '.join(command)}\n")
-            tool_log.flush()
-            runs[tool] = (subprocess.Popen(command, cwd=REPO, stdout=tool_log, stderr=subprocess.STDOUT,
-                                           env=kit.child_env(), start_new_session=True), tool_log)
+            runs[tool] = (kit.start(command, tool_log), tool_log)
         results = {}
         for tool, (process, tool_log) in runs.items():
-            try:
-                code: int | None = process.wait(timeout=max(1.0, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait()
-                code = None
+            code = kit.finish(process, deadline - time.monotonic())
             tool_log.close()
             text = (Path(tmp) / f"{tool}.log").read_text(errors="replace")
             with open(log, "a") as combined:

@@ -6,6 +6,7 @@ benchmark figures against the targets)."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -196,3 +197,45 @@ def test_summary_reports_benchmarks_and_targets(tmp_path):
     assert "| knn vs torch mm + topk, AICity size (float32) | >= 1.5x | 0.50x | missed |" in text
     assert "| evaluation, MSMT17 size | < 100 ms | not measured | - |" in text
     assert "bench/results/nvidia-h200-cuda-01234567-20261201T000000Z.json" in text
+
+
+STAND_IN_SANITIZER = """#!/bin/sh
+# Stands in for compute-sanitizer: --tool TOOL --error-exitcode 99 --print-limit 20 COMMAND...
+tool=$2
+shift 6
+"$@" --device cpu || exit $?
+case $tool in
+  racecheck)
+    echo "========= Error: Race reported between Write access at reid_fast::cuda::detail::jaccard_kernel+0x10"
+    echo "=========     and Read access at reid_fast::cuda::detail::jaccard_kernel+0x20"
+    echo "========= ERROR SUMMARY: 1 error"
+    exit 99;;
+  initcheck)
+    echo "========= Error: Device not supported"
+    exit 1;;
+esac
+echo "========= ERROR SUMMARY: 0 errors"
+"""
+
+
+def test_sanitizer_stage_runs_the_four_tools_and_reads_their_reports(tmp_path, monkeypatch):
+    """The real (not dry-run) sanitizer stage with a stand-in compute-sanitizer that runs the
+    cases on the CPU and reports: nothing (memcheck, synccheck), a race in a reid_fast kernel
+    (racecheck), or that it refuses the device (initcheck)."""
+    tool = tmp_path / "bin" / "compute-sanitizer"
+    tool.parent.mkdir()
+    tool.write_text(STAND_IN_SANITIZER)
+    tool.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{tool.parent}{os.pathsep}{os.environ['PATH']}")
+    out = tmp_path / "out"
+    out.mkdir()
+    kit = gpu_check.Kit(out, dry_run=False)
+    stage = gpu_check.Stage("sanitizer", budget=300)
+    gpu_check.stage_sanitizer(kit, stage)
+    assert stage.status == "failed"
+    assert stage.detail == ("memcheck: 0 errors; racecheck: 1 errors (1 in reid_fast kernels); synccheck: "
+                            "0 errors; initcheck: refused the device (sanitizer.log)")
+    assert stage.data["racecheck"]["first_reports"][0].startswith("Error: Race reported between Write access")
+    log = (out / "sanitizer.log").read_text()
+    assert all(f"######## {name}" in log for name in gpu_check.SANITIZER_TOOLS)
+    assert log.count("all agree with the CPU") == 4  # each tool ran the cases to the end
