@@ -20,10 +20,6 @@ def build_info() -> dict[str, Any]:
     return dict(_C.build_info())
 
 
-# Runtime errors that mean "nothing to run on" rather than "something is broken".
-_NO_DEVICE_ERRORS = ("no CUDA-capable device is detected", "no CUDA driver is installed")
-
-
 def cuda_status() -> dict[str, Any]:
     """Whether reid_fast can run on a CUDA device now, and why not.
 
@@ -35,13 +31,13 @@ def cuda_status() -> dict[str, Any]:
     ``"no device: ..."`` or ``"CUDA error: ..."``).
     """
     compiled = bool(_C.build_info()["cuda"])
-    devices, error = _C.cuda_devices() if compiled else (0, None)
+    devices, error, absent = _C.cuda_devices() if compiled else (0, None, True)
     if not compiled:
         reason = ("not compiled: reid_fast was built without CUDA (nvcc was not on PATH when "
                   "it was installed; reinstall with nvcc on PATH)")
     elif devices > 0:
         reason = f"usable: {devices} device(s)"
-    elif error is None or error in _NO_DEVICE_ERRORS:
+    elif error is None or absent:
         reason = f"no device: {error or 'the CUDA runtime sees no CUDA device'}"
     else:
         reason = f"CUDA error: {error}"

@@ -80,15 +80,16 @@ class FakeNative:
     """A stand-in for reid_fast._C: a build with or without CUDA whose runtime reports
     ``devices`` and ``error``."""
 
-    def __init__(self, compiled: bool, devices: int = 0, error: str | None = None) -> None:
-        self.compiled, self.devices, self.error = compiled, devices, error
+    def __init__(self, compiled: bool, devices: int = 0, error: str | None = None,
+                 absent: bool = False) -> None:
+        self.compiled, self.devices, self.error, self.absent = compiled, devices, error, absent
 
     def build_info(self) -> dict:
         return {"cuda": self.compiled}
 
     def cuda_devices(self) -> tuple:
         assert self.compiled, "a build without CUDA has no runtime to ask"
-        return self.devices, self.error
+        return self.devices, self.error, self.absent
 
 
 DRIVER_ERROR = "CUDA driver version is insufficient for CUDA runtime version"
@@ -96,8 +97,8 @@ DRIVER_ERROR = "CUDA driver version is insufficient for CUDA runtime version"
 
 @pytest.mark.parametrize("native, usable, reason", [
     (FakeNative(False), False, "not compiled: reid_fast was built without CUDA"),
-    (FakeNative(True, 0, "no CUDA-capable device is detected"), False, "no device:"),
-    (FakeNative(True, 0, "no CUDA driver is installed"), False, "no device: no CUDA driver"),
+    (FakeNative(True, 0, "no CUDA-capable device is detected", absent=True), False, "no device:"),
+    (FakeNative(True, 0, "no CUDA driver is installed", absent=True), False, "no device: no CUDA driver"),
     (FakeNative(True, 0, DRIVER_ERROR), False, f"CUDA error: {DRIVER_ERROR}"),
     (FakeNative(True, 2), True, "usable: 2 device(s)"),
 ])

@@ -191,6 +191,8 @@ def test_query_devices(driver):
     assert three["count"].tolist() == [3] and three["error"].size == 0
     errors = [r["error"].tobytes().decode() for r in (no_device, no_driver, old_driver)]
     assert [r["count"].tolist() for r in (no_device, no_driver, old_driver)] == [[0]] * 3
+    # No device and no driver mean "nothing to run on"; an old driver is a problem to report.
+    assert [r["absent"].tolist() for r in (three, no_device, no_driver, old_driver)] == [[0], [1], [1], [0]]
     assert errors == [
         "no CUDA-capable device is detected",
         "no CUDA driver is installed",

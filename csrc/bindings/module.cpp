@@ -513,14 +513,16 @@ py::dict build_info() {
   return info;
 }
 
-// (devices the CUDA runtime sees, its error string or None); (0, None) without CUDA.
+// (devices the CUDA runtime sees, its error string or None, whether that error only means
+// "no device or no driver"); (0, None, True) without CUDA.
 py::tuple cuda_devices() {
 #ifdef REID_FAST_WITH_CUDA
   const cuda::DeviceQuery query = cuda::query_devices();
-  return py::make_tuple(query.count, query.error.empty() ? py::object(py::none())
-                                                         : py::object(py::str(query.error)));
+  return py::make_tuple(query.count,
+                        query.error.empty() ? py::object(py::none()) : py::object(py::str(query.error)),
+                        query.absent);
 #else
-  return py::make_tuple(0, py::none());
+  return py::make_tuple(0, py::none(), true);
 #endif
 }
 

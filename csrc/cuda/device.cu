@@ -19,6 +19,7 @@ DeviceQuery query_devices() {
   query.count = 0;
   int driver = 0;  // CUDA version the driver supports, 0 when no driver is installed
   (void)cudaDriverGetVersion(&driver);
+  query.absent = status == cudaErrorNoDevice || (status == cudaErrorInsufficientDriver && driver == 0);
   if (status == cudaErrorInsufficientDriver && driver == 0) {
     query.error = "no CUDA driver is installed";
   } else if (status == cudaErrorInsufficientDriver) {

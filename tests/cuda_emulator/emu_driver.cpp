@@ -321,10 +321,12 @@ void jaccard(Case& c, void* stream) {
   cuda::jaccard(args, stream);
 }
 
-// count (1,) int64 and error (bytes of the runtime's error string, possibly none).
+// count (1,) int64, absent (1,) int64 (0 / 1) and error (bytes of the runtime's error string,
+// possibly none).
 void query_devices(Case& c, void*) {
   const cuda::DeviceQuery query = cuda::query_devices();
   c.output("count", DType::Int64, {1}).as<int64_t>()[0] = query.count;
+  c.output("absent", DType::Int64, {1}).as<int64_t>()[0] = query.absent ? 1 : 0;
   Buffer& error = c.output("error", DType::UInt8, {static_cast<int64_t>(query.error.size())});
   std::memcpy(error.data, query.error.data(), query.error.size());
 }

@@ -645,8 +645,6 @@ cudaError_t cudaGetLastError() {
   return error;
 }
 
-cudaError_t cudaPeekAtLastError() { return machine().last_error; }
-
 cudaError_t cudaGetDeviceCount(int* count) {
   *count = 0;
   if (machine().driver_version < CUDART_VERSION) return cudaErrorInsufficientDriver;

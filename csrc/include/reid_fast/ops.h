@@ -130,10 +130,13 @@ std::size_t jaccard_workspace_bytes(int64_t query_rows, int64_t gallery_rows, in
                                     int64_t num_columns, int64_t max_gallery_rows);
 void jaccard(const JaccardArgs& args, void* stream);
 // What the CUDA runtime sees: the device count (0 when it cannot be used) and, when the query
-// failed, the runtime's error string (no device, a driver older than the runtime, ...).
+// failed, the runtime's error string (no device, no driver, a driver older than the runtime,
+// ...); absent is true when the failure only means there is nothing to run on (no device, no
+// driver) rather than something broken.
 struct DeviceQuery {
   int count = 0;
   std::string error;
+  bool absent = false;
 };
 DeviceQuery query_devices();
 }  // namespace cuda
