@@ -170,11 +170,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     commit = reid_bench.commit_info()
     devices = sorted({entry["device"] for entry in entries})
     now = datetime.datetime.now(datetime.timezone.utc)
-    if "cuda" in devices and machine.get("gpu_name"):
-        machine_slug = reid_bench.slug(machine["gpu_name"])
-    else:
-        machine_slug = f"{reid_bench.slug(machine['cpu_model'])}-{machine['cpu_logical_cores']}c"
-    name = f"{machine_slug}-{'-'.join(devices)}-{commit['short']}-{now.strftime('%Y%m%dT%H%M%SZ')}.json"
+    name = reid_bench.results_file_name(machine, devices, commit["short"], now)
     summary = {
         "schema": 1,
         "date": now.isoformat(timespec="seconds"),

@@ -211,19 +211,15 @@ def _version(distribution: str) -> str | None:
         return None
 
 
-def _git(*args: str) -> str | None:
-    return _command_output(["git", "-C", str(REPO), *args])
-
-
 def stage_env(kit: Kit, stage: Stage) -> None:
     env: dict[str, Any] = {
         "python": platform.python_version(),
         "python_executable": sys.executable,
         "platform": platform.platform(),
         "cpu_count": os.cpu_count(),
-        "commit": _git("rev-parse", "HEAD"),
-        "commit_dirty": bool(_git("status", "--porcelain", "--untracked-files=no")),
     }
+    commit = reid_bench.commit_info()
+    env.update(commit=commit["id"], commit_dirty=commit["dirty"])
     smi = _command_output(["nvidia-smi", "--query-gpu=name,driver_version,memory.total,compute_cap",
                            "--format=csv,noheader"])
     if smi:
@@ -233,7 +229,7 @@ def stage_env(kit: Kit, stage: Stage) -> None:
     nvcc = _command_output(["nvcc", "--version"])
     release = re.search(r"release ([\d.]+), V([\d.]+)", nvcc or "")
     env["nvcc"] = release.group(2) if release else None
-    sanitizer = shutil.which("compute-sanitizer") or _cuda_tool("compute-sanitizer")
+    sanitizer = _cuda_tool("compute-sanitizer")
     version = _command_output([sanitizer, "--version"]) if sanitizer else None
     env["compute_sanitizer"] = version.splitlines()[-1] if version else None
     try:
@@ -262,6 +258,9 @@ def stage_env(kit: Kit, stage: Stage) -> None:
 
 
 def _cuda_tool(name: str) -> str | None:
+    """A CUDA toolkit program: on PATH, else under $CUDA_HOME/bin or /usr/local/cuda/bin."""
+    if shutil.which(name):
+        return shutil.which(name)
     for root in (os.environ.get("CUDA_HOME"), "/usr/local/cuda"):
         if root and (Path(root) / "bin" / name).is_file():
             return str(Path(root) / "bin" / name)
@@ -292,12 +291,15 @@ def _probe(kit: Kit, code: str, timeout: float) -> dict[str, Any]:
     return json.loads(lines[-1])
 
 
+BUILD_INFO_PROBE = "import json, reid_fast; print(json.dumps(reid_fast.build_info()))"
+
+
 def stage_build(kit: Kit, stage: Stage) -> None:
     capability = kit.env.get("gpu_capability")
     arch = capability.replace(".", "") if capability and not kit.dry_run else None
     stamp = {"sources": _source_hash(), "arch": arch, "python": sys.executable}
     if STAMP.is_file() and json.loads(STAMP.read_text()) == stamp:
-        info = _probe(kit, "import json, reid_fast; print(json.dumps(reid_fast.build_info()))", 60)
+        info = _probe(kit, BUILD_INFO_PROBE, 60)
         if "error" not in info:
             (kit.out / "build.log").write_text(f"current, not rebuilt: {STAMP} matches {json.dumps(stamp)}\n")
             stage.status, stage.data = "passed", {"build_info": info, "rebuilt": False}
@@ -318,7 +320,7 @@ def stage_build(kit: Kit, stage: Stage) -> None:
     if code != 0:
         stage.status, stage.detail = "failed", f"pip exited with {code}: {_last_error(log)} (build.log)"
         return
-    info = _probe(kit, "import json, reid_fast; print(json.dumps(reid_fast.build_info()))", 60)
+    info = _probe(kit, BUILD_INFO_PROBE, 60)
     stage.data = {"build_info": info, "rebuilt": True, "cmake_args": env.get("CMAKE_ARGS", "")}
     if "error" in info:
         stage.status, stage.detail = "failed", f"the built package does not import: {info['error']}"
@@ -481,7 +483,7 @@ def stage_sanitizer(kit: Kit, stage: Stage) -> None:
         stage.detail = "dry run: sanitizer skipped; the cases ran on the CPU" + \
             ("" if code == 0 else f" and exited with {code} (sanitizer.log)")
         return
-    sanitizer = shutil.which("compute-sanitizer") or _cuda_tool("compute-sanitizer")
+    sanitizer = _cuda_tool("compute-sanitizer")
     if sanitizer is None:
         stage.status, stage.detail = "skipped", "compute-sanitizer is not installed"
         return
@@ -532,14 +534,9 @@ def _merge_bench_results(kit: Kit, files: list[Path], groups: dict[str, Any]) ->
         merged["benchmarks"] += data["benchmarks"]
         merged["ratios"] += data["ratios"]
     merged["kit"] = {"dry_run": kit.dry_run, "groups": groups}
-    machine = merged.get("machine", {})
     devices = sorted({b["device"] for b in merged.get("benchmarks", [])})
-    if "cuda" in devices and machine.get("gpu_name"):
-        slug = reid_bench.slug(machine["gpu_name"])
-    else:
-        slug = f"{reid_bench.slug(machine.get('cpu_model', 'unknown'))}-{machine.get('cpu_logical_cores')}c"
-    short = (kit.env.get("commit") or "nocommit")[:8]
-    merged["results_name"] = f"{slug}-{'-'.join(devices)}-{short}-{kit.started.strftime('%Y%m%dT%H%M%SZ')}.json"
+    merged["results_name"] = reid_bench.results_file_name(
+        merged.get("machine", {}), devices, merged.get("commit", {}).get("short", "nocommit"), kit.started)
     return merged
 
 

@@ -17,11 +17,15 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import torch
 
 import reid_fast
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+import reid_testing as rt  # noqa: E402  (tests/reid_testing.py: the CSR and random-row helpers)
 
 
 def _close(name: str, got, want, atol: float = 1e-3) -> None:
@@ -90,13 +94,7 @@ def rerank_cases(device: str, rng: np.random.Generator) -> int:
 
 
 def _sparse(rng: np.random.Generator, rows: int, columns: int, density: float, device: str):
-    dense = (rng.random((rows, columns)) * (rng.random((rows, columns)) < density)).astype(np.float32)
-    dense[rng.random(rows) < 0.2] = 0  # empty rows
-    stored = dense != 0
-    indptr = np.concatenate([[0], np.cumsum(stored.sum(axis=1))]).astype(np.int64)
-    r, c = np.nonzero(stored)
-    tensors = [torch.from_numpy(a).to(device) for a in (indptr, c.astype(np.int64), dense[r, c])]
-    return reid_fast.SparseRows(*tensors, columns)
+    return rt.sparse_rows(rt.random_rows(rng, rows, columns, density, empty_rows=0.2), "torch", device)
 
 
 def jaccard_cases(device: str, rng: np.random.Generator) -> int:

@@ -326,6 +326,16 @@ def commit_info() -> dict[str, Any]:
     }
 
 
+def results_file_name(machine: dict[str, Any], devices: list[str], commit_short: str, when: Any) -> str:
+    """``<machine>-<devices>-<short commit>-<UTC date>.json``: the GPU name for runs that
+    include CUDA, otherwise the CPU model and logical core count."""
+    if "cuda" in devices and machine.get("gpu_name"):
+        machine_slug = slug(machine["gpu_name"])
+    else:
+        machine_slug = f"{slug(machine.get('cpu_model', 'unknown'))}-{machine.get('cpu_logical_cores')}c"
+    return f"{machine_slug}-{'-'.join(devices)}-{commit_short}-{when.strftime('%Y%m%dT%H%M%SZ')}.json"
+
+
 def slug(text: str) -> str:
     text = re.sub(r"\((r|tm)\)", "", text.lower())
     text = re.sub(r"@.*", "", text)

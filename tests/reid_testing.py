@@ -599,6 +599,18 @@ def _on(array: np.ndarray, framework: str, device: str) -> Any:
     raise ValueError(framework)
 
 
+def random_rows(
+    rng: np.random.Generator, rows: int, columns: int, density: float, empty_rows: float = 0.0
+) -> np.ndarray:
+    """(rows, columns) float32 non-negative rows with about ``density`` non-zeros, a
+    fraction ``empty_rows`` of them all zero."""
+    values = rng.random((rows, columns)).astype(np.float32) * 3
+    values *= rng.random((rows, columns)) < density
+    if rows and empty_rows:
+        values[rng.random(rows) < empty_rows] = 0
+    return values
+
+
 def dense_jaccard(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """The Jaccard distance straight from its definition, by broadcasting (small inputs
     only): 1 - sum_l min(a_il, b_jl) / sum_l max(a_il, b_jl), 1 where the sum of maxima is 0."""

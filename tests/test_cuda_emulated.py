@@ -97,10 +97,9 @@ def model_distances(x: np.ndarray, y: np.ndarray, metric: str) -> np.ndarray:
 
 
 def model_topk(distances: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """The k smallest of each row, ascending, ties by the lower index."""
-    order = np.stack([np.lexsort((np.arange(row.size), row)) for row in distances])[:, :k] \
-        if distances.shape[0] else np.zeros((0, k), np.int64)
-    return np.take_along_axis(distances, order, axis=1), order.astype(np.int64)
+    """The k smallest of each float32 row, ascending, ties by the lower index."""
+    order = np.ascontiguousarray(reference.rank_rows(distances)[:, :k])
+    return np.take_along_axis(distances, order, axis=1), order
 
 
 # --------------------------------------------------------------------------------------
@@ -337,21 +336,16 @@ def jaccard_case(query_dense, gallery_dense, query_splits, gallery_splits, out_i
     return emu.Case("jaccard", arrays, params, multiprocessors=multiprocessors)
 
 
-def random_rows(rng, rows, columns, density, empty_rows=0.1):
-    values = (rng.random((rows, columns)) * 3).astype(np.float32)
-    values *= rng.random((rows, columns)) < density
-    values[rng.random(rows) < empty_rows] = 0
-    return values
-
-
 @pytest.mark.parametrize("schedule", SCHEDULES)
 def test_jaccard(driver, rng, schedule):
     """Problems with empty query or gallery blocks, a gallery over several 4,096-row tiles
     (tile splits), empty rows, and the in-place blend; bit for bit with the CPU (both sum the
     minima in ascending column order), and the float64 definition within 1e-5."""
     columns = 50
-    small_q, small_g = random_rows(rng, 9, columns, 0.3), random_rows(rng, 20, columns, 0.3)
-    big_q, big_g = random_rows(rng, 3, columns, 0.2), random_rows(rng, 9000, columns, 0.1)
+    small_q = rt.random_rows(rng, 9, columns, 0.3, empty_rows=0.1)
+    small_g = rt.random_rows(rng, 20, columns, 0.3, empty_rows=0.1)
+    big_q = rt.random_rows(rng, 3, columns, 0.2, empty_rows=0.1)
+    big_g = rt.random_rows(rng, 9000, columns, 0.1, empty_rows=0.1)
     problems = [
         (small_q, small_g, [0, 4, 4, 9], [0, 12, 15, 20]),       # the middle problem has no queries
         (small_q, small_g, [0, 3, 9, 9], [0, 0, 10, 20]),         # no gallery, then no queries
@@ -387,7 +381,7 @@ def test_every_kernel_is_covered(driver, rng):
     (x, x_in), (y, y_in) = features(rng, 3, 5, "float32"), features(rng, 4500, 5, "float32")
     (f, _), dense, scale, rank = rerank_problem(rng, 12, 3)
     v = expanded_neighbourhoods(rank, scale, 1, dense=dense)
-    q = random_rows(rng, 4, 10, 0.5)
+    q = rt.random_rows(rng, 4, 10, 0.5, empty_rows=0.1)
     cases = [
         emu.Case("pairwise_distance", {"x": x_in, "y": y_in[:10]}, {"metric": 0}),
         emu.Case("knn", {"x": x_in, "y": y_in}, {"k": 3, "metric": 0, "row_max": 1}, multiprocessors=4),

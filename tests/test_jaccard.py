@@ -24,18 +24,6 @@ from reid_fast import reference
 SMALL_ATOL = 1e-5
 
 
-def random_rows(
-    rng: np.random.Generator, rows: int, columns: int, density: float, empty_rows: float = 0.0
-) -> np.ndarray:
-    """(rows, columns) float32 non-negative rows with about ``density`` non-zeros, a
-    fraction ``empty_rows`` of them all zero."""
-    values = rng.random((rows, columns)).astype(np.float32) * 3
-    values *= rng.random((rows, columns)) < density
-    if rows and empty_rows:
-        values[rng.random(rows) < empty_rows] = 0
-    return values
-
-
 def check(query_dense, gallery_dense, backend=("numpy", "cpu"), atol=rt.RERANK_ATOL):
     """jaccard_distance on CSR forms of the dense rows, against the reference."""
     framework, device = backend
@@ -97,8 +85,8 @@ def test_rows_summing_to_one():
 def test_explicit_zeros_change_nothing(rng):
     """Stored zero values (allowed: values are non-negative) count as absent entries; a
     row that stores only zeros is empty (distance 1, even to itself)."""
-    a = random_rows(rng, 12, 40, 0.3, empty_rows=0.2)
-    b = random_rows(rng, 15, 40, 0.3, empty_rows=0.2)
+    a = rt.random_rows(rng, 12, 40, 0.3, empty_rows=0.2)
+    b = rt.random_rows(rng, 15, 40, 0.3, empty_rows=0.2)
     zeros_a = (a == 0) & (rng.random(a.shape) < 0.3)
     zeros_b = (b == 0) & (rng.random(b.shape) < 0.3)
     plain = reid_fast.jaccard_distance(rt.sparse_rows(a), rt.sparse_rows(b))
@@ -132,12 +120,12 @@ SHAPES = [
 @pytest.mark.parametrize("backend", rt.backend_params())
 def test_matches_reference(backend, shape, rng):
     q, g, columns, density, empty = shape
-    check(random_rows(rng, q, columns, density, empty), random_rows(rng, g, columns, density, empty), backend)
+    check(rt.random_rows(rng, q, columns, density, empty), rt.random_rows(rng, g, columns, density, empty), backend)
 
 
 def test_same_rows_as_query_and_gallery(rng):
     """J(S, S): symmetric, zero on the diagonal for non-empty rows, 1 for empty ones."""
-    s = random_rows(rng, 60, 100, 0.1, empty_rows=0.1)
+    s = rt.random_rows(rng, 60, 100, 0.1, empty_rows=0.1)
     sparse = rt.sparse_rows(s)
     got = check(s, s)
     np.testing.assert_allclose(got, got.T, rtol=0, atol=1e-6)
@@ -151,7 +139,7 @@ def test_same_rows_as_query_and_gallery(rng):
 
 def test_reranking_encodings(rng):
     """Rows like re-ranking's V': a few dozen non-zeros that sum to one."""
-    rows = random_rows(rng, 120, 400, 0.08)
+    rows = rt.random_rows(rng, 120, 400, 0.08)
     rows[rows.sum(axis=1) == 0, 0] = 1
     rows /= rows.sum(axis=1, keepdims=True)
     check(rows[:20], rows[20:])
@@ -189,16 +177,16 @@ def _check_batched(query_dense, gallery_dense, query_splits, gallery_splits, bac
 @pytest.mark.parametrize("backend", rt.backend_params())
 def test_batched_matches_unbatched(backend, rng):
     """Problems of different sizes, including ones with no query or no gallery rows."""
-    query = random_rows(rng, 70, 300, 0.05, empty_rows=0.05)
-    gallery = random_rows(rng, 200, 300, 0.05, empty_rows=0.05)
+    query = rt.random_rows(rng, 70, 300, 0.05, empty_rows=0.05)
+    gallery = rt.random_rows(rng, 200, 300, 0.05, empty_rows=0.05)
     query_splits = [0, 10, 10, 35, 36, 70]
     gallery_splits = [0, 50, 90, 90, 190, 200]
     _check_batched(query, gallery, query_splits, gallery_splits, backend)
 
 
 def test_batched_one_problem_equals_jaccard_distance(rng):
-    query = random_rows(rng, 20, 100, 0.1)
-    gallery = random_rows(rng, 30, 100, 0.1)
+    query = rt.random_rows(rng, 20, 100, 0.1)
+    gallery = rt.random_rows(rng, 30, 100, 0.1)
     (only,) = _check_batched(query, gallery, [0, 20], [0, 30])
     whole = reid_fast.jaccard_distance(rt.sparse_rows(query), rt.sparse_rows(gallery))
     np.testing.assert_array_equal(only, whole)
@@ -206,8 +194,8 @@ def test_batched_one_problem_equals_jaccard_distance(rng):
 
 def test_batched_rows_outside_the_splits_take_no_part(rng):
     """Splits need not start at 0 nor end at the last row."""
-    query = random_rows(rng, 30, 100, 0.1)
-    gallery = random_rows(rng, 40, 100, 0.1)
+    query = rt.random_rows(rng, 30, 100, 0.1)
+    gallery = rt.random_rows(rng, 40, 100, 0.1)
     _check_batched(query, gallery, [5, 12, 20], [3, 3, 33])
 
 
@@ -217,15 +205,15 @@ def test_batched_many_small_problems(rng):
     sizes_g = rng.integers(0, 12, size=40)
     query_splits = [0] + np.cumsum(sizes_q).tolist()
     gallery_splits = [0] + np.cumsum(sizes_g).tolist()
-    query = random_rows(rng, query_splits[-1], 80, 0.1)
-    gallery = random_rows(rng, gallery_splits[-1], 80, 0.1)
+    query = rt.random_rows(rng, query_splits[-1], 80, 0.1)
+    gallery = rt.random_rows(rng, gallery_splits[-1], 80, 0.1)
     _check_batched(query, gallery, query_splits, gallery_splits)
 
 
 def test_batched_splits_accept_int_sequences(rng):
     """Splits as a tuple, a NumPy int array and a list of NumPy integers."""
-    query = random_rows(rng, 6, 30, 0.3)
-    gallery = random_rows(rng, 9, 30, 0.3)
+    query = rt.random_rows(rng, 6, 30, 0.3)
+    gallery = rt.random_rows(rng, 9, 30, 0.3)
     expected = _check_batched(query, gallery, [0, 2, 6], [0, 5, 9])
     for qs, gs in (
         ((0, 2, 6), (0, 5, 9)),
@@ -310,7 +298,7 @@ def test_blend_into_existing_values(rng):
     and out = weight * J when no output is given."""
     from reid_fast.ops.jaccard import blend_jaccard_batched
 
-    query_dense, gallery_dense = random_rows(rng, 7, 30, 0.3), random_rows(rng, 11, 30, 0.3)
+    query_dense, gallery_dense = rt.random_rows(rng, 7, 30, 0.3), rt.random_rows(rng, 11, 30, 0.3)
     query, gallery = rt.sparse_rows(query_dense), rt.sparse_rows(gallery_dense)
     expected = rt.dense_jaccard(query_dense, gallery_dense)
     previous = rng.random((7, 11)).astype(np.float32)
