@@ -1,4 +1,4 @@
-"""The whole test-time chain, ``python -m reid_fast.pipeline``, on the built-in synthetic data.
+"""The whole test-time chain, ``reid-fast pipeline``, on the built-in synthetic data.
 
 A run is trained briefly first (reid_bench.PIPELINE: training identities and steps; its
 quality is not the point), on the machine's device; then the chain runs end to end on a
@@ -22,7 +22,7 @@ import reid_bench
 
 @pytest.fixture(scope="module")
 def trained_run(tmp_path_factory):
-    from reid_fast.train import main as train
+    from reid_fast.cli.train import main as train
 
     spec = reid_bench.PIPELINE
     root = tmp_path_factory.mktemp("pipeline")
@@ -35,7 +35,7 @@ def trained_run(tmp_path_factory):
 
 
 def test_pipeline_synthetic(benchmark, record, request, trained_run, tmp_path):
-    from reid_fast.pipeline import main as pipeline
+    from reid_fast.cli.pipeline import main as pipeline
 
     device = "cuda" if torch.cuda.is_available() else "cpu"
     output = tmp_path / "chain"
@@ -50,7 +50,7 @@ def test_pipeline_synthetic(benchmark, record, request, trained_run, tmp_path):
     benchmark.pedantic(chain, rounds=rounds, warmup_rounds=1, iterations=1)
     summary = json.loads((output / "ablation.json").read_text())
     spec = reid_bench.PIPELINE
-    fields = {"op": "pipeline", "side": "ours", "impl": "python -m reid_fast.pipeline (no pictures)",
+    fields = {"op": "pipeline", "side": "ours", "impl": "reid-fast pipeline (no pictures)",
               "size": f"synthetic-{spec['test_ids']}ids", "device": device, "dtype": "float32",
               "shapes": {"train_ids": spec["train_ids"], "test_ids": spec["test_ids"],
                          "train_steps": spec["steps"]},

@@ -9,8 +9,8 @@ import sys
 
 import torch
 
-from reid_fast.engine.config import config_from_args, build_parser
-from reid_fast.engine.trainer import Trainer
+from reid_fast.runs.config import config_from_args, build_parser
+from reid_fast.train.trainer import Trainer
 
 
 def main() -> None:

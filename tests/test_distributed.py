@@ -10,7 +10,7 @@ import torch.distributed as dist
 import torch.multiprocessing as mp
 
 import reid_fast
-import reid_fast.distributed
+import reid_fast.ops.sharded
 
 
 def _features(seed: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -24,7 +24,7 @@ def _worker(rank: int, world: int, init_file: str, out_dir: str, k1: int, k2: in
     dist.init_process_group("gloo", init_method=f"file://{init_file}", rank=rank, world_size=world)
     try:
         query, gallery = _features(7)
-        part = reid_fast.distributed.rerank(query, gallery, k1=k1, k2=k2, lambda_=0.3)
+        part = reid_fast.ops.sharded.rerank(query, gallery, k1=k1, k2=k2, lambda_=0.3)
         np.savez(f"{out_dir}/rank{rank}.npz", start=part.start, stop=part.stop,
                  distances=part.distances.numpy())
     finally:
@@ -52,4 +52,4 @@ def test_two_gloo_processes_match_single_process(tmp_path, k1, k2):
 def test_needs_an_initialised_process_group():
     query, gallery = _features(1)
     with pytest.raises(RuntimeError, match="init_process_group"):
-        reid_fast.distributed.rerank(query, gallery)
+        reid_fast.ops.sharded.rerank(query, gallery)

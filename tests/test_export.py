@@ -1,4 +1,4 @@
-"""ONNX export: reid_fast.engine.onnx_export.export_onnx and python -m reid_fast.export."""
+"""ONNX export: reid_fast.testtime.onnx_export.export_onnx and reid-fast export."""
 
 from __future__ import annotations
 
@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from reid_fast.engine.checkpoint import save_atomic
-from reid_fast.engine.config import TrainConfig
-from reid_fast.engine.onnx_export import ExportReport, export_onnx
-from reid_fast.export import main
+from reid_fast.runs.checkpoint import save_atomic
+from reid_fast.runs.config import TrainConfig
+from reid_fast.testtime.onnx_export import ExportReport, export_onnx
+from reid_fast.cli.export import main
 from reid_fast.models import build_model
 
 SIZE = (64, 64)
@@ -189,7 +189,7 @@ def test_cli_user_errors(tmp_path, capsys):
 
 
 def test_cli_help():
-    done = subprocess.run([sys.executable, "-m", "reid_fast.export", "--help"],
+    done = subprocess.run([sys.executable, "-m", "reid_fast", "export", "--help"],
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert "--opset" in done.stdout and "RUN" in done.stdout
@@ -198,7 +198,7 @@ def test_cli_help():
 def test_mismatch_raises_and_writes_nothing(tmp_path, monkeypatch):
     pytest.importorskip("onnx")
     pytest.importorskip("onnxruntime")
-    from reid_fast.engine import onnx_export
+    from reid_fast.testtime import onnx_export
 
     real = onnx_export._run_onnxruntime
     monkeypatch.setattr(onnx_export, "_run_onnxruntime",

@@ -35,7 +35,7 @@ def ranked_list_report(distances: Any, features: Any, *, queries: Sequence[int],
                        html: str | os.PathLike | None = None, png_rows: int = 4,
                        title: str = "reid_fast ranked lists") -> dict[str, Any]:
     """Ranked lists of the chosen queries: a PNG grid of the first ``png_rows`` and an HTML
-    page of all of them. ``features`` is a :class:`reid_fast.engine.feature_file.FeatureSet`
+    page of all of them. ``features`` is a :class:`reid_fast.testtime.feature_file.FeatureSet`
     whose splits carry image paths. Returns {"png": path or None, "html": ..., "queries": n}."""
     q, g = features.query, features.gallery
     if not q.paths or not g.paths:

@@ -1,4 +1,4 @@
-"""``python -m reid_fast.pipeline``: the whole AICity 2020 test-time chain from trained
+"""``reid-fast pipeline``: the whole AICity 2020 test-time chain from trained
 runs to metrics and a submission: extract (flip + multi-scale TTA) -> fuse ->
 post-process -> camera penalty -> re-rank -> evaluate -> submit, printing the mAP effect
 of every step (the ablation table), with ranked-list pictures and heatmaps.
@@ -14,23 +14,23 @@ import json
 import time
 from pathlib import Path
 
-from . import _cli
-from .data.formats import load_dataset
-from .engine.chain import (AblationRow, PostConfig, ablation_steps, distances_for,
+from . import _common
+from ..data.formats import load_dataset
+from ..testtime.chain import (AblationRow, PostConfig, ablation_steps, distances_for,
                            evaluate_distances, format_ablation, fuse_feature_sets)
-from .engine.data_setup import synthetic_vehicles
-from .engine.extraction import extract_dataset
-from .engine.feature_file import DistanceMatrix, save_distances, save_features
-from .engine.run_model import load_run
-from .eval.submission import ranked_gallery, write_aicity_submission
+from ..runs.datasets import synthetic_vehicles
+from ..testtime.extraction import extract_dataset
+from ..testtime.feature_file import DistanceMatrix, save_distances, save_features
+from ..testtime.run_model import load_run
+from ..eval.submission import ranked_gallery, write_aicity_submission
 from .postprocess import add_feature_options, post_config
-from .viz.reports import heatmap_report, pick_queries, ranked_list_report
+from ..viz.reports import heatmap_report, pick_queries, ranked_list_report
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = _cli.parser("pipeline", "extract -> fuse -> post-process -> re-rank -> evaluate -> "
+    p = _common.parser("pipeline", "extract -> fuse -> post-process -> re-rank -> evaluate -> "
                                 "submit, with the ablation table")
-    p.add_argument("runs", nargs="+", help="run folders of python -m reid_fast.train (several = fusion)")
+    p.add_argument("runs", nargs="+", help="run folders of reid-fast train (several = fusion)")
     p.add_argument("--data", default="", help="dataset root (default: the first run's synthetic "
                                               "test set, written in the AICity layout)")
     p.add_argument("--layout", default="auto", help="layout of --data")
@@ -45,12 +45,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-rerank", action="store_true", help="skip re-ranking")
     p.add_argument("--track-rerank", action="store_true",
                    help="also try track-level re-ranking (replaces image re-ranking when on)")
-    _cli.add_rerank(p)
+    _common.add_rerank(p)
     p.add_argument("--pictures", type=int, default=20, help="queries in the ranked-list HTML (0 = none)")
     p.add_argument("--batch-size", type=int, default=128, help="images per forward pass")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
-    _cli.add_device(p)
-    _cli.add_json(p)
+    _common.add_device(p)
+    _common.add_json(p)
     return p
 
 
@@ -64,7 +64,7 @@ def _aicity_copy(cfg, output: Path) -> Path:
 
 
 def pipeline(args: argparse.Namespace) -> None:
-    device = _cli.device(args.device)
+    device = _common.device(args.device)
     output = Path(args.output)
     output.mkdir(parents=True, exist_ok=True)
     trained = [load_run(run, device) for run in args.runs]
@@ -126,13 +126,9 @@ def pipeline(args: argparse.Namespace) -> None:
                "final": rows[-1].metrics.as_dict(), **pictures}
     (output / "ablation.json").write_text(json.dumps(summary, indent=2) + "\n")
     (output / "ablation.txt").write_text(table + "\n")
-    _cli.emit(args, f"{table}\n\nsubmission {submission}; tables, features, distances and "
+    _common.emit(args, f"{table}\n\nsubmission {submission}; tables, features, distances and "
                     f"pictures in {output}", summary)
 
 
 def main(argv: list[str] | None = None) -> int:
-    return _cli.run(pipeline, build_parser().parse_args(argv))
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())
+    return _common.run(pipeline, build_parser().parse_args(argv))

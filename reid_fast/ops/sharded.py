@@ -18,10 +18,10 @@ from typing import Any, NamedTuple
 import torch
 import torch.distributed as dist
 
-from .ops import _arrays
-from .ops.distance import build_has_cuda, pairwise_distance
-from .ops.knn import knn
-from .ops.rerank import _check_parameters, _check_size, _finish, _row_scale, expanded_neighbourhoods
+from . import _arrays
+from .distance import build_has_cuda, pairwise_distance
+from .knn import knn
+from .rerank import _check_parameters, _check_size, _finish, _row_scale, expanded_neighbourhoods
 
 
 class QuerySlice(NamedTuple):
@@ -82,7 +82,7 @@ def rerank(
         :class:`QuerySlice` (start, stop, distances (stop - start, g) float32).
     """
     if not dist.is_available() or not dist.is_initialized():
-        raise RuntimeError("reid_fast.distributed.rerank needs torch.distributed to be "
+        raise RuntimeError("reid_fast.ops.sharded.rerank needs torch.distributed to be "
                            "initialised (torch.distributed.init_process_group, or torchrun)")
     _check_parameters(k1, k2, lambda_)
     qa, ga = _arrays.feature_pair(query, gallery, build_has_cuda(), ("query", "gallery"),

@@ -9,8 +9,8 @@ from pathlib import Path
 import torch
 
 from ..models import ReidModel, build_model
-from .checkpoint import load_checkpoint
-from .config import TrainConfig
+from ..runs.checkpoint import load_checkpoint
+from ..runs.config import TrainConfig
 
 
 @dataclass
@@ -48,7 +48,7 @@ def load_run(run: str | os.PathLike, device: str | torch.device = "cpu") -> Trai
         path = path / "model.pt"
     if not path.is_file():
         raise FileNotFoundError(f"no trained model at {path}: pass a finished run folder of "
-                                "python -m reid_fast.train (it holds model.pt)")
+                                "reid-fast train (it holds model.pt)")
     saved = load_checkpoint(path)
     cfg = config_from_dict(saved["config"])
     model = build_model(cfg.arch, saved["num_classes"], pool=cfg.pool, head=cfg.head,

@@ -1,4 +1,4 @@
-"""``python -m reid_fast.submit``: the AICity track2.txt of a distances file: one line per
+"""``reid-fast submit``: the AICity track2.txt of a distances file: one line per
 query in name_query.txt order with the 100 best gallery indices, 1-based in
 name_test.txt order; validated on write."""
 
@@ -7,9 +7,9 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from . import _cli
-from .engine.feature_file import check_same_rows, load_distances
-from .eval.submission import AICITY_TOP, ranked_gallery, write_aicity_submission
+from . import _common
+from ..testtime.feature_file import check_same_rows, load_distances
+from ..eval.submission import AICITY_TOP, ranked_gallery, write_aicity_submission
 
 
 def _names(path: Path) -> list[str]:
@@ -19,13 +19,13 @@ def _names(path: Path) -> list[str]:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = _cli.parser("submit", "AICity track2.txt of a distances file")
-    p.add_argument("distances", help="distances .npz of python -m reid_fast.rerank")
+    p = _common.parser("submit", "AICity track2.txt of a distances file")
+    p.add_argument("distances", help="distances .npz of reid-fast rerank")
     p.add_argument("--output", default="track2.txt", help="submission file")
     p.add_argument("--data", default="", help="AICity root: check the rows and columns against "
                                              "name_query.txt and name_test.txt")
     p.add_argument("--top", type=int, default=AICITY_TOP, help="gallery indices per query")
-    _cli.add_json(p)
+    _common.add_json(p)
     return p
 
 
@@ -40,14 +40,10 @@ def submit(args: argparse.Namespace) -> None:
     g = len(matrix.gallery_names)
     path = write_aicity_submission(args.output, ranked_gallery(matrix.distances, min(args.top, g)),
                                   g, top=min(args.top, g))
-    _cli.emit(args, f"wrote {path}: {len(matrix.query_names)} queries x {min(args.top, g)} "
+    _common.emit(args, f"wrote {path}: {len(matrix.query_names)} queries x {min(args.top, g)} "
                     "gallery indices (validated)",
               {"output": str(path), "queries": len(matrix.query_names), "top": min(args.top, g)})
 
 
 def main(argv: list[str] | None = None) -> int:
-    return _cli.run(submit, build_parser().parse_args(argv))
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())
+    return _common.run(submit, build_parser().parse_args(argv))

@@ -1,15 +1,15 @@
-"""``python -m reid_fast.postprocess``: feature-level AICity post-processing (alpha query
+"""``reid-fast postprocess``: feature-level AICity post-processing (alpha query
 expansion, database-side augmentation, cluster query expansion, gallery track
 averaging) of a features file; camera penalties and re-ranking are in
-``python -m reid_fast.rerank``."""
+``reid-fast rerank``."""
 
 from __future__ import annotations
 
 import argparse
 
-from . import _cli
-from .engine.chain import PostConfig, post_process_features
-from .engine.feature_file import FeatureSet, load_features, save_features
+from . import _common
+from ..testtime.chain import PostConfig, post_process_features
+from ..testtime.feature_file import FeatureSet, load_features, save_features
 
 
 def add_feature_options(p: argparse.ArgumentParser) -> None:
@@ -33,12 +33,12 @@ def post_config(args: argparse.Namespace, **extra) -> PostConfig:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = _cli.parser("postprocess", "feature-level AICity post-processing of a features file")
+    p = _common.parser("postprocess", "feature-level AICity post-processing of a features file")
     p.add_argument("features", help="features .npz")
     p.add_argument("--output", required=True, help="post-processed features .npz")
     add_feature_options(p)
-    _cli.add_device(p)
-    _cli.add_json(p)
+    _common.add_device(p)
+    _common.add_json(p)
     return p
 
 
@@ -46,18 +46,14 @@ def postprocess(args: argparse.Namespace) -> None:
     features = load_features(args.features)
     cfg = post_config(args)
     steps: list[str] = []
-    query, gallery = post_process_features(features, cfg, _cli.device(args.device),
+    query, gallery = post_process_features(features, cfg, _common.device(args.device),
                                            on_step=lambda step, *_: steps.append(step))
     meta = dict(features.meta, post=cfg.as_dict())
     path = save_features(FeatureSet(features.query.replace(query), features.gallery.replace(gallery),
                                     meta), args.output)
-    _cli.emit(args, "applied: " + (", ".join(s.lstrip("+ ") for s in steps) or "nothing")
+    _common.emit(args, "applied: " + (", ".join(s.lstrip("+ ") for s in steps) or "nothing")
               + f"\nwrote {path}", {"output": str(path), "steps": steps, **cfg.as_dict()})
 
 
 def main(argv: list[str] | None = None) -> int:
-    return _cli.run(postprocess, build_parser().parse_args(argv))
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())
+    return _common.run(postprocess, build_parser().parse_args(argv))

@@ -11,7 +11,7 @@ from tqdm.auto import tqdm
 
 from ..data.cache import ImageCache
 from ..data.records import ImageRecord
-from ..eval.metrics import RankingMetrics, evaluate_ranking
+from .metrics import RankingMetrics, evaluate_ranking
 from ..ops.distance import pairwise_distance
 from ..ops.rerank import rerank as rerank_features
 

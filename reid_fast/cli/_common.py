@@ -1,4 +1,4 @@
-"""Shared pieces of the ``python -m reid_fast.<step>`` commands: argument helpers, the
+"""Shared pieces of the ``reid-fast <command>`` commands: argument helpers, the
 error convention (one ``error: ...`` line on stderr, exit code 2) and output."""
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ USER_ERRORS = (FileNotFoundError, ValueError, TypeError)
 
 
 def parser(prog: str, description: str) -> argparse.ArgumentParser:
-    return argparse.ArgumentParser(prog=f"python -m reid_fast.{prog}", description=description,
+    return argparse.ArgumentParser(prog=f"reid-fast {prog}", description=description,
                                    formatter_class=argparse.ArgumentDefaultsHelpFormatter)
 
 

@@ -3,7 +3,7 @@
 Sources, later ones winning: the defaults below, a config file (``--config FILE``: TOML
 with ``[data]``, ``[model]``, ... sections, or the JSON a run folder stores), then the
 command-line options. Every field is a ``--kebab-case`` option of
-``python -m reid_fast.train``; its ``help`` metadata is the ``--help`` text.
+``reid-fast train``; its ``help`` metadata is the ``--help`` text.
 """
 
 from __future__ import annotations
@@ -184,7 +184,7 @@ def resolve_config_path(name: str) -> Path:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="python -m reid_fast.train",
+        prog="reid-fast train",
         description="Train a re-identification embedding. With no arguments: a small ResNet "
                     "on the built-in synthetic vehicles, evaluated with and without re-ranking.")
     parser.add_argument("--config", default="", help="TOML/JSON config file or preset name "

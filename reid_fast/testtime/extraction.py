@@ -12,7 +12,7 @@ from ..augment import EvalTransform
 from ..data.cache import ImageCache
 from ..data.records import ImageRecord, ReidDataset
 from .feature_file import FeatureSet, SplitFeatures
-from .features import extract_features
+from ..eval.embeddings import extract_features
 
 
 def scaled_size(size: tuple[int, int], scale: float) -> tuple[int, int]:

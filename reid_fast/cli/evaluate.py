@@ -1,4 +1,4 @@
-"""``python -m reid_fast.evaluate``: mAP, CMC rank-1/5/10/20, mINP and the AICity
+"""``reid-fast evaluate``: mAP, CMC rank-1/5/10/20, mINP and the AICity
 mAP@100 of a features file (cosine distance) or of a distances file, with the dataset's
 junk rule; optional per-query CSV."""
 
@@ -8,25 +8,25 @@ import argparse
 import csv
 from pathlib import Path
 
-from . import _cli
-from .engine.chain import distances_for, evaluate_distances
-from .engine.feature_file import load_features
+from . import _common
+from ..testtime.chain import distances_for, evaluate_distances
+from ..testtime.feature_file import load_features
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = _cli.parser("evaluate", "ranking metrics of features or distances")
+    p = _common.parser("evaluate", "ranking metrics of features or distances")
     p.add_argument("features", help="features .npz: the labels (and the distances when "
                                     "--distances is not given)")
-    p.add_argument("--distances", default="", help="distances .npz of python -m reid_fast.rerank")
+    p.add_argument("--distances", default="", help="distances .npz of reid-fast rerank")
     p.add_argument("--per-query", default="", help="write per-query results to this CSV")
-    _cli.add_device(p)
-    _cli.add_json(p)
+    _common.add_device(p)
+    _common.add_json(p)
     return p
 
 
 def evaluate(args: argparse.Namespace) -> None:
     features = load_features(args.features)
-    distances = distances_for(features, args.distances, _cli.device(args.device))
+    distances = distances_for(features, args.distances, _common.device(args.device))
     metrics = evaluate_distances(distances, features)
     if args.per_query:
         path = Path(args.per_query)
@@ -37,12 +37,8 @@ def evaluate(args: argparse.Namespace) -> None:
             writer.writerow(["query", "name", *columns])
             for i, name in enumerate(features.query.names):
                 writer.writerow([i, name, *(columns[c][i] for c in columns)])
-    _cli.emit(args, metrics.summary(), {**metrics.as_dict(), "per_query": args.per_query or None})
+    _common.emit(args, metrics.summary(), {**metrics.as_dict(), "per_query": args.per_query or None})
 
 
 def main(argv: list[str] | None = None) -> int:
-    return _cli.run(evaluate, build_parser().parse_args(argv))
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())
+    return _common.run(evaluate, build_parser().parse_args(argv))

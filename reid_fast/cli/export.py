@@ -1,6 +1,6 @@
-"""``python -m reid_fast.export RUN``: export a trained run's embedding model to ONNX.
+"""``reid-fast export RUN``: export a trained run's embedding model to ONNX.
 
-Reads ``RUN/model.pt`` (a finished run folder of ``python -m reid_fast.train``), writes
+Reads ``RUN/model.pt`` (a finished run folder of ``reid-fast train``), writes
 ``RUN/model.onnx`` (input ``images`` (B, 3, H, W) float32, normalised like the training
 images; output ``embedding`` (B, D)) and, when onnxruntime is installed, checks it against
 PyTorch. Needs ``pip install onnx onnxruntime`` (or ``pip install "reid_fast[export]"``).
@@ -15,8 +15,8 @@ import pickle
 import sys
 from pathlib import Path
 
-from .engine.onnx_export import MAX_OPSET, MIN_OPSET, ExportReport, export_onnx
-from .engine.run_model import load_run
+from ..testtime.onnx_export import MAX_OPSET, MIN_OPSET, ExportReport, export_onnx
+from ..testtime.run_model import load_run
 
 
 def _positive_int(text: str) -> int:
@@ -40,12 +40,12 @@ class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="python -m reid_fast.export",
+        prog="reid-fast export",
         description="Export the embedding model of a trained run to ONNX and check it "
                     "against PyTorch with onnxruntime.",
         formatter_class=_HelpFormatter)
     parser.add_argument("run", metavar="RUN",
-                        help="finished run folder of python -m reid_fast.train (or its model.pt)")
+                        help="finished run folder of reid-fast train (or its model.pt)")
     parser.add_argument("--output", "-o", default=None,
                         help="ONNX file to write (default: RUN/model.onnx)")
     parser.add_argument("--batch-size", type=_positive_int, default=4,
@@ -96,7 +96,7 @@ def main(argv: list[str] | None = None) -> int:
     run = Path(args.run)
     if not run.exists():
         return _error(f"run folder {run} does not exist: pass a finished run folder of "
-                      "python -m reid_fast.train (it holds model.pt)")
+                      "reid-fast train (it holds model.pt)")
     try:
         trained = load_run(run, device="cpu")
     except FileNotFoundError as error:
@@ -104,7 +104,7 @@ def main(argv: list[str] | None = None) -> int:
     except (OSError, ValueError, KeyError, RuntimeError, pickle.UnpicklingError) as error:
         first_line = (str(error).strip().splitlines() or [""])[0][:200]
         return _error(f"cannot load the model of run {run}: not a model.pt written by "
-                      f"python -m reid_fast.train ({type(error).__name__}: {first_line})")
+                      f"reid-fast train ({type(error).__name__}: {first_line})")
 
     output = Path(args.output) if args.output else trained.run_dir / "model.onnx"
     image_size = tuple(args.image_size) if args.image_size else trained.image_size
@@ -128,7 +128,3 @@ def main(argv: list[str] | None = None) -> int:
         print(format_summary(report, trained.run_dir, size_mb, checked=not args.no_check),
               flush=True)
     return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

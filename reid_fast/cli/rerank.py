@@ -1,4 +1,4 @@
-"""``python -m reid_fast.rerank``: query x gallery distances of a features file: camera
+"""``reid-fast rerank``: query x gallery distances of a features file: camera
 penalties on the q-g, q-q and g-g similarities, then exact k-reciprocal re-ranking
 (image- or track-level) with the penalty added back; or, with --no-rerank, the cosine
 distance plus the penalty."""
@@ -6,33 +6,30 @@ distance plus the penalty."""
 from __future__ import annotations
 
 import argparse
-import sys
-import types
 
-from . import _cli
-from .engine.chain import PostConfig, camera_penalties, chain_distances
-from .engine.feature_file import DistanceMatrix, load_features, save_distances
-from .ops.rerank import rerank as _rerank_op
+from . import _common
+from ..testtime.chain import PostConfig, camera_penalties, chain_distances
+from ..testtime.feature_file import DistanceMatrix, load_features, save_distances
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = _cli.parser("rerank", "distances of a features file, re-ranked")
-    p.add_argument("features", help="features .npz (python -m reid_fast.extract / fuse / postprocess)")
+    p = _common.parser("rerank", "distances of a features file, re-ranked")
+    p.add_argument("features", help="features .npz (reid-fast extract / fuse / postprocess)")
     p.add_argument("--output", required=True, help="distances .npz")
     p.add_argument("--camera-penalty", type=float, default=PostConfig().camera_penalty,
                    help="penalty on the similarity of pairs seen by the same known camera (0 = off)")
     p.add_argument("--no-rerank", action="store_true", help="cosine distance (plus penalty) only")
     p.add_argument("--track-level", action="store_true",
                    help="re-rank against the gallery tracks' mean features")
-    _cli.add_rerank(p)
-    _cli.add_device(p)
-    _cli.add_json(p)
+    _common.add_rerank(p)
+    _common.add_device(p)
+    _common.add_json(p)
     return p
 
 
 def rerank(args: argparse.Namespace) -> None:
     features = load_features(args.features)
-    device = _cli.device(args.device)
+    device = _common.device(args.device)
     cfg = PostConfig(camera_penalty=args.camera_penalty, k1=args.k1, k2=args.k2, lambda_=args.lambda_)
     penalties = camera_penalties(features, cfg.camera_penalty, device)
     distances = chain_distances(features.query.tensor(device), features.gallery.tensor(device),
@@ -44,24 +41,8 @@ def rerank(args: argparse.Namespace) -> None:
             "same_camera_junk": features.same_camera_junk}
     path = save_distances(DistanceMatrix(distances, features.query.names, features.gallery.names,
                                          meta), args.output)
-    _cli.emit(args, f"{tuple(distances.shape)} distances wrote {path}", {"output": str(path), **meta})
+    _common.emit(args, f"{tuple(distances.shape)} distances wrote {path}", {"output": str(path), **meta})
 
 
 def main(argv: list[str] | None = None) -> int:
-    return _cli.run(rerank, build_parser().parse_args(argv))
-
-
-class _OpAndCommand(types.ModuleType):
-    """``reid_fast.rerank`` is the re-ranking op, and this file is the command of the
-    same name. Importing this module makes it the package's ``rerank`` attribute, so the
-    module forwards calls to the op: ``reid_fast.rerank(query, gallery, ...)`` keeps
-    working either way."""
-
-    def __call__(self, *args, **kwargs):
-        return _rerank_op(*args, **kwargs)
-
-
-sys.modules[__name__].__class__ = _OpAndCommand
-
-if __name__ == "__main__":
-    raise SystemExit(main())
+    return _common.run(rerank, build_parser().parse_args(argv))

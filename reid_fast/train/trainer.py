@@ -27,12 +27,12 @@ from ..data.samplers import build_sampler
 from ..losses import build_loss
 from ..models import build_model
 from ..viz.curves import plot_training_curves
-from .checkpoint import load_checkpoint, save_atomic
-from .config import TrainConfig
-from .data_setup import PreparedData, prepare_data
-from .distributed import DistContext, setup_distributed, teardown_distributed
+from ..runs.checkpoint import load_checkpoint, save_atomic
+from ..runs.config import TrainConfig
+from ..runs.datasets import PreparedData, prepare_data
+from .ddp import DistContext, setup_distributed, teardown_distributed
 from .ema import ModelEMA
-from .features import evaluate_features, extract_features
+from ..eval.embeddings import evaluate_features, extract_features
 from .optim import build_optimizer, lr_factor
 
 _AUTOCAST = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}

@@ -1,4 +1,4 @@
-"""``python -m reid_fast.train``: train a re-ID embedding and evaluate it.
+"""``reid-fast train``: train a re-ID embedding and evaluate it.
 
 With no arguments it trains the small CPU ResNet on the built-in synthetic vehicles
 (a few minutes on 2 CPU cores), evaluates it untrained, trained, and trained with
@@ -9,11 +9,10 @@ trains with DistributedDataParallel. ``--resume RUN_DIR`` continues a run exactl
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
-from .engine.config import TrainConfig, build_parser, config_from_args, load_config_file
-from .engine.trainer import Trainer
+from ..runs.config import TrainConfig, build_parser, config_from_args, load_config_file
+from ..train.trainer import Trainer
 
 
 def _resume_config(args) -> TrainConfig:
@@ -52,7 +51,3 @@ def main(argv: list[str] | None = None) -> int:
     if "evaluations" in summary:
         print(json.dumps(summary, indent=2) if args.json else format_summary(summary), flush=True)
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

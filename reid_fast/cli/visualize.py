@@ -1,4 +1,4 @@
-"""``python -m reid_fast.visualize``: ranked-list sheets (PNG for a few queries, a
+"""``reid-fast visualize``: ranked-list sheets (PNG for a few queries, a
 self-contained HTML page for many; green = same identity, red = different, greyed =
 junk) and activation heatmaps of a trained model over images."""
 
@@ -6,15 +6,15 @@ from __future__ import annotations
 
 import argparse
 
-from . import _cli
-from .engine.chain import distances_for
-from .engine.feature_file import load_features
-from .engine.run_model import load_run
-from .viz.reports import heatmap_report, pick_queries, ranked_list_report
+from . import _common
+from ..testtime.chain import distances_for
+from ..testtime.feature_file import load_features
+from ..testtime.run_model import load_run
+from ..viz.reports import heatmap_report, pick_queries, ranked_list_report
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = _cli.parser("visualize", "ranked-list sheets and activation heatmaps")
+    p = _common.parser("visualize", "ranked-list sheets and activation heatmaps")
     sub = p.add_subparsers(dest="what", required=True)
     r = sub.add_parser("ranked", help="ranked-list sheets of a features (and distances) file",
                        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
@@ -27,23 +27,23 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--png", default="ranked_lists.png", help="PNG of the first --png-rows queries")
     r.add_argument("--png-rows", type=int, default=4, help="queries in the PNG")
     r.add_argument("--html", default="ranked_lists.html", help="HTML page of all chosen queries")
-    _cli.add_json(r)
+    _common.add_json(r)
     h = sub.add_parser("heatmap", help="activation heatmaps of a trained run over images",
                        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    h.add_argument("run", help="run folder of python -m reid_fast.train")
+    h.add_argument("run", help="run folder of reid-fast train")
     h.add_argument("images", nargs="+", help="image files")
     h.add_argument("--output", default="heatmaps.png", help="PNG sheet")
-    _cli.add_device(h)
-    _cli.add_json(h)
+    _common.add_device(h)
+    _common.add_json(h)
     return p
 
 
 def visualize(args: argparse.Namespace) -> None:
     if args.what == "heatmap":
-        device = _cli.device(args.device)
+        device = _common.device(args.device)
         trained = load_run(args.run, device)
         path = heatmap_report(trained.model, args.images, trained.image_size, args.output, device)
-        _cli.emit(args, f"wrote {path}", {"output": str(path), "images": len(args.images)})
+        _common.emit(args, f"wrote {path}", {"output": str(path), "images": len(args.images)})
         return
     features = load_features(args.features)
     distances = distances_for(features, args.distances)
@@ -53,12 +53,8 @@ def visualize(args: argparse.Namespace) -> None:
         raise ValueError(f"--queries must be in 0..{len(features.query.names) - 1}; got {bad}")
     out = ranked_list_report(distances, features, queries=queries, top=args.top, png=args.png,
                              html=args.html, png_rows=args.png_rows)
-    _cli.emit(args, f"wrote {out['png']} and {out['html']} ({out['queries']} queries)", out)
+    _common.emit(args, f"wrote {out['png']} and {out['html']} ({out['queries']} queries)", out)
 
 
 def main(argv: list[str] | None = None) -> int:
-    return _cli.run(visualize, build_parser().parse_args(argv))
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())
+    return _common.run(visualize, build_parser().parse_args(argv))

@@ -96,7 +96,7 @@ def evaluation_data(cfg: TrainConfig, root: str | None = None, layout: str | Non
                     ) -> tuple[ReidDataset, Callable | None, Callable[[list[ImageRecord]], str | None]]:
     """The dataset to extract test features from: ``root`` (layout detected unless given)
     or else the run's own data, with the image reader and the cache key function
-    :func:`reid_fast.engine.extraction.extract_dataset` needs."""
+    :func:`reid_fast.testtime.extraction.extract_dataset` needs."""
     if root:
         from ..data.formats import load_dataset
 

@@ -1,4 +1,4 @@
-"""A short demonstration of the native ops: ``python -m reid_fast.demo``.
+"""A short demonstration of the native ops: ``reid-fast demo``.
 
 Builds random gallery/query features at the AICity 2020 test size, runs
 :func:`reid_fast.knn` and :func:`reid_fast.pairwise_distance`, checks a few rows against
@@ -28,7 +28,7 @@ def _timed(fn, device: torch.device) -> tuple[object, float]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m reid_fast.demo", description=__doc__)
+    parser = argparse.ArgumentParser(prog="reid-fast demo", description=__doc__)
     parser.add_argument("--queries", type=int, default=1052, help="n (default: AICity 2020 test)")
     parser.add_argument("--gallery", type=int, default=18290, help="m (default: AICity 2020 test)")
     parser.add_argument("--dim", type=int, default=512, help="feature dimension")
@@ -81,7 +81,3 @@ def main(argv: list[str] | None = None) -> int:
         print(f"largest error against float64 torch.cdist: {max_error:.2e}; "
               f"knn agrees with pairwise_distance: {consistent}")
     return 0 if max_error < 1e-4 and consistent else 1
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())
