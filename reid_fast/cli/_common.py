@@ -11,6 +11,8 @@ from typing import Any, Callable
 
 import torch
 
+from ..ops.params import DEFAULT_RERANK
+
 USER_ERRORS = (FileNotFoundError, ValueError, TypeError)
 
 
@@ -28,9 +30,10 @@ def add_json(p: argparse.ArgumentParser) -> None:
 
 
 def add_rerank(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--k1", type=int, default=20, help="re-ranking k1")
-    p.add_argument("--k2", type=int, default=6, help="re-ranking k2")
-    p.add_argument("--lambda", dest="lambda_", type=float, default=0.3, help="re-ranking lambda")
+    p.add_argument("--k1", type=int, default=DEFAULT_RERANK.k1, help="re-ranking k1")
+    p.add_argument("--k2", type=int, default=DEFAULT_RERANK.k2, help="re-ranking k2")
+    p.add_argument("--lambda", dest="lambda_", type=float, default=DEFAULT_RERANK.lambda_,
+                   help="re-ranking lambda")
 
 
 def device(name: str) -> torch.device:

@@ -13,6 +13,7 @@ from ..data.cache import ImageCache
 from ..data.records import ImageRecord
 from .metrics import RankingMetrics, evaluate_ranking
 from ..ops.distance import pairwise_distance
+from ..ops.params import RerankParams
 from ..ops.rerank import rerank as rerank_features
 
 
@@ -58,18 +59,18 @@ def _labels(records: Sequence[ImageRecord]) -> tuple[np.ndarray, np.ndarray]:
 def evaluate_features(query: torch.Tensor, gallery: torch.Tensor,
                       query_records: Sequence[ImageRecord], gallery_records: Sequence[ImageRecord],
                       *, same_camera_junk: bool = True,
-                      rerank: tuple[int, int, float] | None = None) -> dict[str, RankingMetrics]:
+                      rerank: RerankParams | None = None) -> dict[str, RankingMetrics]:
     """Metrics of L2-normalised (q, E) / (g, E) features: cosine distance ("plain") and,
-    with ``rerank=(k1, k2, lambda)``, k-reciprocal re-ranking ("rerank")."""
+    with ``rerank`` parameters, k-reciprocal re-ranking ("rerank"; k1 and k2
+    clamped to the sizes, :meth:`RerankParams.for_items`)."""
     qid, qcam = _labels(query_records)
     gid, gcam = _labels(gallery_records)
     results = {"plain": evaluate_ranking(pairwise_distance(query, gallery, "cosine"), qid, gid,
                                          qcam, gcam, same_camera_junk=same_camera_junk)}
     if rerank is not None:
-        k1, k2, lam = rerank
-        k1 = min(k1, query.shape[0] + gallery.shape[0] - 1)
-        k2 = min(k2, k1 + 1)
-        distances = rerank_features(query, gallery, k1=k1, k2=k2, lambda_=lam)
+        params = RerankParams.for_items(query.shape[0] + gallery.shape[0], rerank.k1, rerank.k2,
+                                        rerank.lambda_)
+        distances = rerank_features(query, gallery, params.k1, params.k2, params.lambda_)
         results["rerank"] = evaluate_ranking(distances, qid, gid, qcam, gcam,
                                              same_camera_junk=same_camera_junk)
     return results

@@ -1,6 +1,6 @@
 """Exact k-reciprocal re-ranking (Zhong et al., CVPR 2017), sparse and memory-lean.
 
-DESIGN.md 3.2 is the specification. With N = q + g items [queries; gallery] and D the
+docs/design.md 3.2 is the specification. With N = q + g items [queries; gallery] and D the
 N x N "original distance", Dn = transpose(D / column-max(D)); each row's k1 + 1 nearest
 under Dn give the k-reciprocal sets R(i, k1), expanded with the sets R(c, h) of their
 members (h = round-half-to-even(k1 / 2)) that mostly lie inside; V weighs each expanded
@@ -13,7 +13,7 @@ V and V' are sparse with bounded rows, the Jaccard pass only computes the q x g 
 
 from __future__ import annotations
 
-import numbers
+from dataclasses import astuple
 from typing import Any
 
 from .._native import _C
@@ -21,23 +21,12 @@ from . import _arrays
 from .distance import build_has_cuda, pairwise_distance
 from .jaccard import SparseRows, blend_jaccard_batched
 from .knn import knn
+from .params import DEFAULT_RERANK, RerankParams
 from .topk_rows import topk_rows
 
 
-def _check_parameters(k1: int, k2: int, lambda_: float) -> None:
-    for name, value in (("k1", k1), ("k2", k2)):
-        if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-            raise TypeError(f"{name} must be an integer, got {type(value).__name__} {value!r}")
-        if value < 1:
-            raise ValueError(f"{name} must be >= 1, got {value}")
-    if k2 > k1 + 1:
-        raise ValueError(f"k2 must be <= k1 + 1 = {k1 + 1} (it averages over the k1 + 1 "
-                         f"nearest), got {k2}")
-    if not isinstance(lambda_, numbers.Real) or not 0.0 <= float(lambda_) <= 1.0:
-        raise ValueError(f"lambda_ must be between 0 and 1, got {lambda_!r}")
-
-
-def _check_size(q: int, g: int, k1: int) -> None:
+def check_problem_size(q: int, g: int, k1: int) -> None:
+    """At least one query, and k1 + 1 <= N = q + g."""
     if q == 0:
         raise ValueError("the query set is empty: re-ranking needs at least one query")
     if k1 + 1 > q + g:
@@ -45,7 +34,7 @@ def _check_size(q: int, g: int, k1: int) -> None:
                          f"N = q + g = {q + g}; use a smaller k1")
 
 
-def _row_scale(like: _arrays.Array, row_max: Any) -> Any:
+def row_scale(like: _arrays.Array, row_max: Any) -> Any:
     """1 / row maximum, and 0 for rows whose distances are all 0 (Dn = 0 there)."""
     scale = _arrays.empty(like, tuple(row_max.shape), "float32")
     scale[:] = 0
@@ -108,7 +97,7 @@ def expanded_neighbourhoods(rank: Any, row_scale: Any, k2: int, *, features: Any
     return _two_phase(like, rows, rows, query_expansion)
 
 
-def _finish(sparse: SparseRows, queries: tuple[int, int], gallery_start: int, dn_qg: Any,
+def blend_query_block(sparse: SparseRows, queries: tuple[int, int], gallery_start: int, dn_qg: Any,
             lambda_: float) -> Any:
     """(1 - lambda) Jaccard(V'[queries], V'[gallery_start:]) + lambda Dn, in place in the
     contiguous (queries, g) block of normalised original distances dn_qg."""
@@ -118,7 +107,8 @@ def _finish(sparse: SparseRows, queries: tuple[int, int], gallery_start: int, dn
     return dn_qg
 
 
-def rerank(query: Any, gallery: Any, k1: int = 20, k2: int = 6, lambda_: float = 0.3) -> Any:
+def rerank(query: Any, gallery: Any, k1: int = DEFAULT_RERANK.k1, k2: int = DEFAULT_RERANK.k2,
+           lambda_: float = DEFAULT_RERANK.lambda_) -> Any:
     """k-reciprocal re-ranking from features, D = squared Euclidean distance.
 
     This is the original convention (Zhong et al.) and the memory-lean entry point: memory
@@ -135,24 +125,24 @@ def rerank(query: Any, gallery: Any, k1: int = 20, k2: int = 6, lambda_: float =
     Returns:
         (q, g) float32 re-ranked distances, same framework and device as ``query``.
     """
-    _check_parameters(k1, k2, lambda_)
+    k1, k2, lambda_ = astuple(RerankParams(k1, k2, lambda_))
     qa, ga = _arrays.feature_pair(query, gallery, build_has_cuda(), ("query", "gallery"),
                                   always_check_finite=True)
     q, g = qa.shape[0], ga.shape[0]
-    _check_size(q, g, k1)
+    check_problem_size(q, g, k1)
     features = _arrays.concat_rows(qa, [qa.value, ga.value])
     _, rank, row_max = knn(features, features, k1 + 1, "sqeuclidean", return_row_max=True)
-    scale = _row_scale(qa, row_max)
+    scale = row_scale(qa, row_max)
     sparse = expanded_neighbourhoods(rank, scale, k2, features=features)
     dn_qg = pairwise_distance(qa.value, ga.value, "sqeuclidean")
     dn_qg *= scale[:q].reshape(q, 1)
-    return _finish(sparse, (0, q), q, dn_qg, lambda_)
+    return blend_query_block(sparse, (0, q), q, dn_qg, lambda_)
 
 
 def _transposed_blocks(q_g: Any, q_q: Any, g_g: Any) -> tuple[dict[str, _arrays.Array], Any]:
     """The validated inputs, and the N x N float32 matrix [[q_q^T, q_g], [q_g^T, g_g^T]]:
     the transpose of [[q_q, q_g], [q_g^T, g_g]], so that its rows are the columns Dn
-    normalises (DESIGN.md 3.2, step 1)."""
+    normalises (docs/design.md 3.2, step 1)."""
     blocks = {}
     for name, value in (("q_g", q_g), ("q_q", q_q), ("g_g", g_g)):
         array = _arrays.wrap(name, value)
@@ -190,16 +180,16 @@ def _transposed_blocks(q_g: Any, q_q: Any, g_g: Any) -> tuple[dict[str, _arrays.
 def _rerank_dense(like: _arrays.Array, dense: Any, q: int, k1: int, k2: int,
                   lambda_: float) -> Any:
     n = dense.shape[0]
-    _check_size(q, n - q, k1)
+    check_problem_size(q, n - q, k1)
     _, rank, row_max = topk_rows(dense, k1 + 1, return_row_max=True)
-    scale = _row_scale(like, row_max)
+    scale = row_scale(like, row_max)
     sparse = expanded_neighbourhoods(rank, scale, k2, dense=dense)
     dn_qg = dense[:q, q:] * scale[:q].reshape(q, 1)
-    return _finish(sparse, (0, q), q, dn_qg, lambda_)
+    return blend_query_block(sparse, (0, q), q, dn_qg, lambda_)
 
 
-def rerank_distances(q_g: Any, q_q: Any, g_g: Any, k1: int = 20, k2: int = 6,
-                     lambda_: float = 0.3) -> Any:
+def rerank_distances(q_g: Any, q_q: Any, g_g: Any, k1: int = DEFAULT_RERANK.k1,
+                     k2: int = DEFAULT_RERANK.k2, lambda_: float = DEFAULT_RERANK.lambda_) -> Any:
     """k-reciprocal re-ranking from distance matrices, D = their element-wise square.
 
     The convention of the open-source re-ID toolkits (they pass Euclidean distances and
@@ -216,7 +206,7 @@ def rerank_distances(q_g: Any, q_q: Any, g_g: Any, k1: int = 20, k2: int = 6,
     Returns:
         (q, g) float32 re-ranked distances, same framework and device as ``q_g``.
     """
-    _check_parameters(k1, k2, lambda_)
+    k1, k2, lambda_ = astuple(RerankParams(k1, k2, lambda_))
     blocks, dense = _transposed_blocks(q_g, q_q, g_g)
     for array in blocks.values():
         low = _arrays.value_range(array)[0] if 0 not in array.shape else 0.0
@@ -226,8 +216,9 @@ def rerank_distances(q_g: Any, q_q: Any, g_g: Any, k1: int = 20, k2: int = 6,
     return _rerank_dense(blocks["q_g"], dense, blocks["q_g"].shape[0], k1, k2, lambda_)
 
 
-def rerank_similarities(q_g: Any, q_q: Any, g_g: Any, k1: int = 20, k2: int = 6,
-                        lambda_: float = 0.3) -> Any:
+def rerank_similarities(q_g: Any, q_q: Any, g_g: Any, k1: int = DEFAULT_RERANK.k1,
+                        k2: int = DEFAULT_RERANK.k2,
+                        lambda_: float = DEFAULT_RERANK.lambda_) -> Any:
     """k-reciprocal re-ranking from cosine similarity matrices, D = (2 - 2 s)^2.
 
     The convention of the AICity 2020 winning code, which edits the similarity matrices
@@ -243,7 +234,7 @@ def rerank_similarities(q_g: Any, q_q: Any, g_g: Any, k1: int = 20, k2: int = 6,
     Returns:
         (q, g) float32 re-ranked distances, same framework and device as ``q_g``.
     """
-    _check_parameters(k1, k2, lambda_)
+    k1, k2, lambda_ = astuple(RerankParams(k1, k2, lambda_))
     blocks, dense = _transposed_blocks(q_g, q_q, g_g)
     dense *= -2.0
     dense += 2.0

@@ -1,4 +1,4 @@
-"""Re-ranking sharded across processes with torch.distributed (DESIGN.md 9).
+"""Re-ranking sharded across processes with torch.distributed (docs/design.md 9).
 
 Every process holds the same query and gallery features. The expensive part, the
 all-vs-all nearest-neighbour search over the N = q + g items, is split by rows across the
@@ -13,6 +13,7 @@ tensors, NCCL for CUDA tensors. Launch with torchrun, e.g.
 
 from __future__ import annotations
 
+from dataclasses import astuple
 from typing import Any, NamedTuple
 
 import torch
@@ -21,7 +22,8 @@ import torch.distributed as dist
 from . import _arrays
 from .distance import build_has_cuda, pairwise_distance
 from .knn import knn
-from .rerank import _check_parameters, _check_size, _finish, _row_scale, expanded_neighbourhoods
+from .params import DEFAULT_RERANK, RerankParams
+from .rerank import blend_query_block, check_problem_size, expanded_neighbourhoods, row_scale
 
 
 class QuerySlice(NamedTuple):
@@ -59,9 +61,9 @@ def _all_gather_rows(local: Any, total: int, parts: int, group: Any) -> Any:
 def rerank(
     query: Any,
     gallery: Any,
-    k1: int = 20,
-    k2: int = 6,
-    lambda_: float = 0.3,
+    k1: int = DEFAULT_RERANK.k1,
+    k2: int = DEFAULT_RERANK.k2,
+    lambda_: float = DEFAULT_RERANK.lambda_,
     *,
     group: Any = None,
 ) -> QuerySlice:
@@ -84,13 +86,13 @@ def rerank(
     if not dist.is_available() or not dist.is_initialized():
         raise RuntimeError("reid_fast.ops.sharded.rerank needs torch.distributed to be "
                            "initialised (torch.distributed.init_process_group, or torchrun)")
-    _check_parameters(k1, k2, lambda_)
+    k1, k2, lambda_ = astuple(RerankParams(k1, k2, lambda_))
     qa, ga = _arrays.feature_pair(query, gallery, build_has_cuda(), ("query", "gallery"),
                                   always_check_finite=True)
     if qa.framework != "torch":
         raise TypeError(f"query must be a torch.Tensor for torch.distributed, got {qa.framework}")
     q, g = qa.shape[0], ga.shape[0]
-    _check_size(q, g, k1)
+    check_problem_size(q, g, k1)
     parts, index = dist.get_world_size(group), dist.get_rank(group)
 
     features = torch.cat([qa.value, ga.value])
@@ -101,9 +103,9 @@ def rerank(
     rank = _all_gather_rows(rank_part, n, parts, group)
     row_max = _all_gather_rows(max_part, n, parts, group)
 
-    scale = _row_scale(qa, row_max)
+    scale = row_scale(qa, row_max)
     sparse = expanded_neighbourhoods(rank, scale, k2, features=features)
     first, last = _share(q, parts, index)
     dn_qg = pairwise_distance(qa.value[first:last], ga.value, "sqeuclidean")
     dn_qg *= scale[first:last].reshape(last - first, 1)
-    return QuerySlice(first, last, _finish(sparse, (first, last), q, dn_qg, lambda_))
+    return QuerySlice(first, last, blend_query_block(sparse, (first, last), q, dn_qg, lambda_))

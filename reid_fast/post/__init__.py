@@ -14,14 +14,14 @@ Tracks (:mod:`.tracks`):
     - ``track_groups(trackids)``
     - ``track_average(gallery, trackids, weight=1.0)``
     - ``track_features(gallery, trackids)``
-    - ``track_rerank(query, gallery, trackids, k1=20, k2=6, lambda_=0.3, within_track=1e-3)``
+    - ``track_rerank(query, gallery, trackids, k1, k2, lambda_, within_track=1e-3)`` (re-ranking defaults: ``reid_fast.ops.params.DEFAULT_RERANK``)
 
 Camera and direction awareness (:mod:`.penalties`):
     - ``camera_penalty(cams_a, cams_b, weight)``
     - ``direction_penalty(dir_a, dir_b, weight)``
     - ``camera_cluster_penalty(cams_a, cams_b, clusters, weight)``
     - ``Penalties(query_gallery, query_query, gallery_gallery)``, ``Penalties.zeros(q, g)``
-    - ``penalised_rerank(sim_qg, sim_qq, sim_gg, penalties, k1=20, k2=6, lambda_=0.3)``
+    - ``penalised_rerank(sim_qg, sim_qq, sim_gg, penalties, k1, k2, lambda_)``
     - ``penalised_distance(sim_qg, penalty_qg)``
 
 Fusion (:mod:`.fusion`):

@@ -30,6 +30,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from ..ops.params import DEFAULT_RERANK
 from ..ops.rerank import rerank_similarities
 from .query_expansion import NORM_EPS, _real, _require_finite, _same_device, _tensor
 
@@ -360,9 +361,9 @@ def penalised_rerank(
     sim_qq: Tensor,
     sim_gg: Tensor,
     penalties: Penalties,
-    k1: int = 20,
-    k2: int = 6,
-    lambda_: float = 0.3,
+    k1: int = DEFAULT_RERANK.k1,
+    k2: int = DEFAULT_RERANK.k2,
+    lambda_: float = DEFAULT_RERANK.lambda_,
 ) -> Tensor:
     """Re-ranking of penalised similarities, with the query-gallery penalty added back:
 

@@ -13,7 +13,6 @@ A track id of -1 means "no track": such an item is a track of its own.
 
 from __future__ import annotations
 
-import numbers
 from typing import Any
 
 import numpy as np
@@ -21,11 +20,11 @@ import torch
 from torch import Tensor
 
 from ..ops.distance import pairwise_distance
+from ..ops.params import DEFAULT_RERANK, RerankParams
 from ..ops.rerank import rerank
 from .query_expansion import (
     _feature_matrix,
     _feature_pair,
-    _integer,
     _normalise_rows,
     _real,
 )
@@ -160,9 +159,9 @@ def track_rerank(
     query: Tensor,
     gallery: Tensor,
     trackids: Any,
-    k1: int = 20,
-    k2: int = 6,
-    lambda_: float = 0.3,
+    k1: int = DEFAULT_RERANK.k1,
+    k2: int = DEFAULT_RERANK.k2,
+    lambda_: float = DEFAULT_RERANK.lambda_,
     within_track: float = 1e-3,
 ) -> Tensor:
     """Track-level k-reciprocal re-ranking.
@@ -191,11 +190,7 @@ def track_rerank(
         TypeError, ValueError: bad features, ids or parameters; empty query set.
     """
     query, gallery = _feature_pair("query", query, "gallery", gallery)
-    k1 = _integer("k1", k1, 1, None, "")
-    k2 = _integer("k2", k2, 1, None, "")
-    if not isinstance(lambda_, numbers.Real) or isinstance(lambda_, bool) \
-            or not 0.0 <= float(lambda_) <= 1.0:
-        raise ValueError(f"lambda_ must be between 0 and 1, got {lambda_!r}")
+    RerankParams.for_items(2, k1, k2, lambda_)  # checks the parameters before any work
     within_track = _real("within_track", within_track, minimum=0.0)
     if query.shape[0] == 0:
         raise ValueError("query is empty: track re-ranking needs at least one query")
@@ -203,8 +198,7 @@ def track_rerank(
     q, T = query.shape[0], tracks.shape[0]
     if T == 0:
         return torch.empty((q, 0), dtype=torch.float32, device=query.device)
-    k1 = min(k1, q + T - 1)
-    k2 = min(k2, k1 + 1)
-    by_track = rerank(query, tracks, k1, k2, float(lambda_))  # (q, T)
+    params = RerankParams.for_items(q + T, k1, k2, lambda_)
+    by_track = rerank(query, tracks, params.k1, params.k2, params.lambda_)  # (q, T)
     own = pairwise_distance(query, gallery, "sqeuclidean")  # (q, g)
     return by_track[:, track_index] + within_track * own

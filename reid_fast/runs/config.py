@@ -17,6 +17,8 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from ..ops.params import DEFAULT_RERANK, RerankParams
+
 
 def _opt(default: Any, section: str, help: str, choices: tuple | None = None, **kw: Any) -> Any:
     meta = {"section": section, "help": help, "choices": choices}
@@ -102,9 +104,14 @@ class TrainConfig:
     eval_batch_size: int = _opt(256, "eval", "images per extraction batch")
     flip_test: bool = _opt(True, "eval", "average the features of the image and its mirror")
     rerank: bool = _opt(True, "eval", "also report k-reciprocal re-ranked metrics")
-    k1: int = _opt(20, "eval", "re-ranking k1")
-    k2: int = _opt(6, "eval", "re-ranking k2")
-    lambda_: float = _opt(0.3, "eval", "re-ranking lambda")
+    k1: int = _opt(DEFAULT_RERANK.k1, "eval", "re-ranking k1")
+    k2: int = _opt(DEFAULT_RERANK.k2, "eval", "re-ranking k2")
+    lambda_: float = _opt(DEFAULT_RERANK.lambda_, "eval", "re-ranking lambda")
+
+    @property
+    def rerank_params(self) -> RerankParams:
+        """The evaluation's re-ranking parameters (validated)."""
+        return RerankParams(self.k1, self.k2, self.lambda_)
 
     def to_dict(self) -> dict[str, dict[str, Any]]:
         """Sectioned plain dict (JSON / TOML ready)."""

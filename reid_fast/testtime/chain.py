@@ -24,6 +24,7 @@ from ..post import (Penalties, alpha_query_expansion, camera_penalty, cluster_qu
                     database_augmentation, fuse_features, penalised_distance, penalised_rerank,
                     track_average, track_rerank)
 from ..ops.distance import pairwise_distance
+from ..ops.params import DEFAULT_RERANK, RerankParams
 from .feature_file import FeatureSet, check_same_rows, load_distances
 
 
@@ -41,9 +42,9 @@ class PostConfig:
     camera_penalty: float = 0.1     # same (known) camera penalty on similarities
     rerank: bool = True
     track_rerank: bool = False      # re-rank against gallery tracks instead of images
-    k1: int = 20
-    k2: int = 6
-    lambda_: float = 0.3
+    k1: int = DEFAULT_RERANK.k1
+    k2: int = DEFAULT_RERANK.k2
+    lambda_: float = DEFAULT_RERANK.lambda_
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -120,13 +121,12 @@ def chain_distances(query: torch.Tensor, gallery: torch.Tensor, features: Featur
         penalties = Penalties.zeros(q, g, device=sim_qg.device)
     if not rerank:
         return penalised_distance(sim_qg, penalties.query_gallery)
-    k1 = min(cfg.k1, q + g - 1)
-    k2 = min(cfg.k2, k1 + 1)
     if track_level:
-        return track_rerank(query, gallery, features.gallery.tracks, k1, k2, cfg.lambda_) \
-            + penalties.query_gallery
-    return penalised_rerank(sim_qg, query @ query.T, gallery @ gallery.T, penalties, k1, k2,
-                            cfg.lambda_)
+        return track_rerank(query, gallery, features.gallery.tracks, cfg.k1, cfg.k2,
+                            cfg.lambda_) + penalties.query_gallery
+    params = RerankParams.for_items(q + g, cfg.k1, cfg.k2, cfg.lambda_)
+    return penalised_rerank(sim_qg, query @ query.T, gallery @ gallery.T, penalties, params.k1,
+                            params.k2, params.lambda_)
 
 
 @dataclass

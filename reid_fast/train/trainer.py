@@ -222,7 +222,7 @@ class Trainer:
         start = time.perf_counter()
         qf = extract_features(model, self.data.query, self.eval_transform, desc="query", **common)
         gf = extract_features(model, self.data.gallery, self.eval_transform, desc="gallery", **common)
-        rerank = (self.cfg.k1, self.cfg.k2, self.cfg.lambda_) if self.cfg.rerank else None
+        rerank = self.cfg.rerank_params if self.cfg.rerank else None
         results = evaluate_features(qf, gf, self.data.query.records, self.data.gallery.records,
                                     same_camera_junk=self.data.dataset.same_camera_junk,
                                     rerank=rerank)

@@ -1,0 +1,109 @@
+"""The one home of argument checks for scalars and small sequences.
+
+The rule everywhere in reid_fast: a value of the wrong type raises ``TypeError``, a value
+of the right type outside its domain raises ``ValueError``, and the message names the
+argument and shows the value: ``"k1 must be an integer, got str '3'"``, ``"p must be in
+[0, 1], got 1.5"``. Functions return the value converted (``int``, ``float``, tuples), so
+callers validate and normalise in one step. Array checks specific to an op family live
+with it (``ops/_arrays.py`` for the native ops); they follow the same rule.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+from typing import Any, Sequence
+
+
+def _type_name(value: Any) -> str:
+    return type(value).__name__
+
+
+def integer(name: str, value: Any, low: int | None = None, high: int | None = None) -> int:
+    """``value`` as an ``int`` in [low, high] (either bound may be None).
+
+    bool is not an integer here; NumPy integers are."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be an integer, got {_type_name(value)} {value!r}")
+    value = int(value)
+    if low is not None and high is not None and not low <= value <= high:
+        raise ValueError(f"{name} must be in [{low}, {high}], got {value}")
+    if low is not None and value < low:
+        raise ValueError(f"{name} must be >= {low}, got {value}")
+    if high is not None and value > high:
+        raise ValueError(f"{name} must be <= {high}, got {value}")
+    return value
+
+
+def real(name: str, value: Any, low: float | None = None, high: float | None = None, *,
+         positive: bool = False, finite: bool = True) -> float:
+    """``value`` as a ``float`` in [low, high], > 0 with ``positive``, finite unless
+    ``finite=False``. bool is not a number here."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a real number, got {_type_name(value)} {value!r}")
+    value = float(value)
+    if math.isnan(value) or (finite and math.isinf(value)):
+        raise ValueError(f"{name} must be finite, got {value}")
+    if low is not None and high is not None and not low <= value <= high:
+        raise ValueError(f"{name} must be in [{low:g}, {high:g}], got {value:g}")
+    if low is not None and value < low:
+        raise ValueError(f"{name} must be >= {low:g}, got {value:g}")
+    if high is not None and value > high:
+        raise ValueError(f"{name} must be <= {high:g}, got {value:g}")
+    if positive and value <= 0:
+        raise ValueError(f"{name} must be > 0, got {value:g}")
+    return value
+
+
+def probability(name: str, value: Any) -> float:
+    """A real number in [0, 1]."""
+    return real(name, value, 0.0, 1.0)
+
+
+def sequence(name: str, value: Any, length: int) -> Sequence[Any]:
+    """``value`` as a sequence of exactly ``length`` items (a str is not one)."""
+    if isinstance(value, (str, bytes)) or not isinstance(value, Sequence):
+        raise TypeError(f"{name} must be a sequence of {length} values, got "
+                        f"{_type_name(value)} {value!r}")
+    if len(value) != length:
+        raise ValueError(f"{name} must have {length} values, got {len(value)}: {value!r}")
+    return value
+
+
+def size_hw(name: str, value: Any) -> tuple[int, int]:
+    """A pair (H, W) of integers >= 1."""
+    height, width = sequence(name, value, 2)
+    return integer(f"{name}[0]", height, 1), integer(f"{name}[1]", width, 1)
+
+
+def interval(name: str, value: Any, low: float = -math.inf, high: float = math.inf
+             ) -> tuple[float, float]:
+    """A pair (a, b) of finite numbers with low <= a <= b <= high."""
+    a, b = (real(f"{name}[{i}]", v) for i, v in enumerate(sequence(name, value, 2)))
+    if not low <= a <= b <= high:
+        raise ValueError(f"{name} must be a pair (a, b) with {low:g} <= a <= b <= {high:g}, "
+                         f"got {tuple(value)!r}")
+    return a, b
+
+
+def integer_range(name: str, value: Any, low: int) -> tuple[int, int]:
+    """An inclusive pair (a, b) of integers with low <= a <= b."""
+    a, b = (integer(f"{name}[{i}]", v, low) for i, v in enumerate(sequence(name, value, 2)))
+    if a > b:
+        raise ValueError(f"{name} must have {name}[0] <= {name}[1], got {tuple(value)!r}")
+    return a, b
+
+
+def reals(name: str, value: Any, length: int, *, positive: bool = False) -> tuple[float, ...]:
+    """``length`` finite numbers (e.g. one per RGB channel), each > 0 with ``positive``."""
+    return tuple(real(f"{name}[{i}]", v, positive=positive)
+                 for i, v in enumerate(sequence(name, value, length)))
+
+
+def one_of(name: str, value: Any, options: Sequence[str]) -> str:
+    """A string among ``options``."""
+    if not isinstance(value, str):
+        raise TypeError(f"{name} must be a string, got {_type_name(value)} {value!r}")
+    if value not in options:
+        raise ValueError(f"{name} must be one of {', '.join(map(repr, options))}, got {value!r}")
+    return value
