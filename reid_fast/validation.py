@@ -19,19 +19,22 @@ def _type_name(value: Any) -> str:
     return type(value).__name__
 
 
-def integer(name: str, value: Any, low: int | None = None, high: int | None = None) -> int:
-    """``value`` as an ``int`` in [low, high] (either bound may be None).
+def integer(name: str, value: Any, low: int | None = None, high: int | None = None, *,
+            high_name: str = "") -> int:
+    """``value`` as an ``int`` in [low, high] (either bound may be None; ``high_name``
+    says what the upper bound is, e.g. "the number of gallery rows").
 
     bool is not an integer here; NumPy integers are."""
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
         raise TypeError(f"{name} must be an integer, got {_type_name(value)} {value!r}")
     value = int(value)
+    bound = f"{high_name} ({high})" if high_name else f"{high}"
     if low is not None and high is not None and not low <= value <= high:
-        raise ValueError(f"{name} must be in [{low}, {high}], got {value}")
+        raise ValueError(f"{name} must be between {low} and {bound}, got {value}")
     if low is not None and value < low:
         raise ValueError(f"{name} must be >= {low}, got {value}")
     if high is not None and value > high:
-        raise ValueError(f"{name} must be <= {high}, got {value}")
+        raise ValueError(f"{name} must be <= {bound}, got {value}")
     return value
 
 
@@ -41,18 +44,18 @@ def real(name: str, value: Any, low: float | None = None, high: float | None = N
     ``finite=False``. bool is not a number here."""
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise TypeError(f"{name} must be a real number, got {_type_name(value)} {value!r}")
-    value = float(value)
-    if math.isnan(value) or (finite and math.isinf(value)):
-        raise ValueError(f"{name} must be finite, got {value}")
-    if low is not None and high is not None and not low <= value <= high:
-        raise ValueError(f"{name} must be in [{low:g}, {high:g}], got {value:g}")
-    if low is not None and value < low:
-        raise ValueError(f"{name} must be >= {low:g}, got {value:g}")
-    if high is not None and value > high:
-        raise ValueError(f"{name} must be <= {high:g}, got {value:g}")
-    if positive and value <= 0:
-        raise ValueError(f"{name} must be > 0, got {value:g}")
-    return value
+    number = float(value)
+    if math.isnan(number) or (finite and math.isinf(number)):
+        raise ValueError(f"{name} must be finite, got {value!r}")
+    if low is not None and high is not None and not low <= number <= high:
+        raise ValueError(f"{name} must be in [{low:g}, {high:g}], got {value!r}")
+    if low is not None and number < low:
+        raise ValueError(f"{name} must be >= {low:g}, got {value!r}")
+    if high is not None and number > high:
+        raise ValueError(f"{name} must be <= {high:g}, got {value!r}")
+    if positive and number <= 0:
+        raise ValueError(f"{name} must be > 0, got {value!r}")
+    return number
 
 
 def probability(name: str, value: Any) -> float:
@@ -72,8 +75,14 @@ def sequence(name: str, value: Any, length: int) -> Sequence[Any]:
 
 def size_hw(name: str, value: Any) -> tuple[int, int]:
     """A pair (H, W) of integers >= 1."""
-    height, width = sequence(name, value, 2)
-    return integer(f"{name}[0]", height, 1), integer(f"{name}[1]", width, 1)
+    if isinstance(value, (str, bytes)) or not isinstance(value, Sequence):
+        raise TypeError(f"{name} must be a pair (H, W) of integers, got {_type_name(value)} "
+                        f"{value!r}")
+    if any(isinstance(v, bool) or not isinstance(v, numbers.Integral) for v in value):
+        raise TypeError(f"{name} must be a pair (H, W) of integers, got {value!r}")
+    if len(value) != 2 or min(value) < 1:
+        raise ValueError(f"{name} must be a pair (H, W) of integers >= 1, got {tuple(value)!r}")
+    return int(value[0]), int(value[1])
 
 
 def interval(name: str, value: Any, low: float = -math.inf, high: float = math.inf

@@ -303,8 +303,8 @@ def test_default_cache_dir_follows_environment(image_files, tmp_path, monkeypatc
 @pytest.mark.parametrize(
     ("kwargs", "error", "match"),
     [
-        ({"size": (0, 5)}, ValueError, r"size must be a pair of positive ints \(H, W\), got \(0, 5\)"),
-        ({"size": (5,)}, ValueError, r"size must be a pair of positive ints"),
+        ({"size": (0, 5)}, ValueError, r"size must be a pair \(H, W\) of integers >= 1, got \(0, 5\)"),
+        ({"size": (5,)}, ValueError, r"size must be a pair \(H, W\) of integers >= 1"),
         ({"records": []}, ValueError, "records is empty"),
         ({"workers": 0}, ValueError, "workers must be a positive int, got 0"),
     ],

@@ -521,15 +521,15 @@ def test_input_checks(make_loss):
 @pytest.mark.parametrize(
     "make, message",
     [
-        (lambda: CrossEntropyLabelSmooth(1.0), "epsilon must be < 1; got 1.0"),
-        (lambda: CrossEntropyLabelSmooth(-0.1), "epsilon must be >= 0; got -0.1"),
-        (lambda: TripletLoss(metric="l1"), "metric must be one of euclidean, cosine; got 'l1'"),
-        (lambda: TripletLoss(margin=float("nan")), "margin must be finite; got nan"),
-        (lambda: CircleLoss(gamma=0.0), "gamma must be > 0; got 0.0"),
-        (lambda: InstanceLoss(gamma=-1.0), "gamma must be > 0; got -1.0"),
-        (lambda: ArcFace(0, 3), "feat_dim must be a positive int; got 0"),
-        (lambda: ArcFace(4, 3, margin=4.0), "margin must be < pi; got 4.0"),
-        (lambda: CosFace(4, 3, scale=-1.0), "scale must be > 0; got -1.0"),
+        (lambda: CrossEntropyLabelSmooth(1.0), "epsilon must be < 1, got 1.0"),
+        (lambda: CrossEntropyLabelSmooth(-0.1), "epsilon must be >= 0, got -0.1"),
+        (lambda: TripletLoss(metric="l1"), "metric must be one of 'euclidean', 'cosine', got 'l1'"),
+        (lambda: TripletLoss(margin=float("nan")), "margin must be finite, got nan"),
+        (lambda: CircleLoss(gamma=0.0), "gamma must be > 0, got 0.0"),
+        (lambda: InstanceLoss(gamma=-1.0), "gamma must be > 0, got -1.0"),
+        (lambda: ArcFace(0, 3), "feat_dim must be >= 1, got 0"),
+        (lambda: ArcFace(4, 3, margin=4.0), "margin must be < pi, got 4.0"),
+        (lambda: CosFace(4, 3, scale=-1.0), "scale must be > 0, got -1.0"),
     ],
 )
 def test_constructor_checks(make, message):
@@ -566,10 +566,10 @@ def test_parse_loss_spec(spec, expected):
         ("ce+focal", ValueError, "unknown loss 'focal'.*valid: " + ", ".join(LOSSES)),
         ({"softmax": 1.0}, ValueError, "unknown loss 'softmax'"),
         ("ce=abc", ValueError, "weight of loss 'ce' must be a number; got 'abc'"),
-        ("ce=-1", ValueError, "weight of loss 'ce' must be > 0; got -1.0"),
-        ("triplet=0", ValueError, "weight of loss 'triplet' must be > 0; got 0.0"),
-        ("ce=inf", ValueError, "weight of loss 'ce' must be finite; got inf"),
-        ({"ce": True}, TypeError, "weight of loss 'ce' must be a real number; got bool"),
+        ("ce=-1", ValueError, "weight of loss 'ce' must be > 0, got -1.0"),
+        ("triplet=0", ValueError, "weight of loss 'triplet' must be > 0, got 0.0"),
+        ("ce=inf", ValueError, "weight of loss 'ce' must be finite, got inf"),
+        ({"ce": True}, TypeError, "weight of loss 'ce' must be a real number, got bool"),
         ("ce+ce=2", ValueError, "loss 'ce' appears twice"),
         ("", ValueError, "spec must name at least one loss"),
         ({}, ValueError, "spec must name at least one loss"),
@@ -637,7 +637,7 @@ def test_reid_loss_needs_logits_for_ce(rng):
 def test_reid_loss_checks_terms():
     with pytest.raises(ValueError, match="source must be one of logits, features; got 'embedding'"):
         ReidLoss({"t": LossTerm(TripletLoss(), 1.0, "embedding")})
-    with pytest.raises(ValueError, match=r"weight of loss term 't' must be > 0; got -2"):
+    with pytest.raises(ValueError, match=r"weight of loss term 't' must be > 0, got -2"):
         ReidLoss({"t": LossTerm(TripletLoss(), -2, "features")})
     with pytest.raises(ValueError, match="at least one loss term"):
         ReidLoss({})

@@ -156,12 +156,12 @@ def test_build_sampler_names():
         (lambda: ShuffleSampler([0, 1, -1, 2], 2), ValueError, r"labels\[2\] is -1: training labels must be >= 0"),
         (lambda: ShuffleSampler([0.0, 1.0], 1), TypeError, "labels must be a 1-d sequence of ints"),
         (lambda: ShuffleSampler([], 1), ValueError, "labels is empty"),
-        (lambda: ShuffleSampler(LABELS, 0), ValueError, "batch_size must be a positive int, got 0"),
+        (lambda: ShuffleSampler(LABELS, 0), ValueError, "batch_size must be >= 1, got 0"),
         (lambda: ShuffleSampler(LABELS, 4, rank=2, world_size=2), ValueError, r"rank must be in 0..world_size-1"),
         (lambda: ShuffleSampler(LABELS, 60, world_size=2), ValueError, "batch_size \\* world_size = 120 exceeds"),
         (lambda: ClassBalancedSampler(LABELS, 8, num_samples=4), ValueError, "exceeds num_samples = 4"),
         (lambda: PKSampler(LABELS, 7, 4, world_size=2), ValueError, "14 identities per global batch"),
-        (lambda: ShuffleSampler(LABELS, 4).batches(-1), ValueError, "epoch must be a non-negative int, got -1"),
+        (lambda: ShuffleSampler(LABELS, 4).batches(-1), ValueError, "epoch must be >= 0, got -1"),
     ],
 )
 def test_bad_arguments(make, error, match):

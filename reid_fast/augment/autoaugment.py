@@ -24,9 +24,10 @@ from typing import Any, Callable, Sequence
 
 import torch
 
+from .. import validation
 from . import color, warp
 from ._batching import bernoulli, random_sign
-from ._validate import check_generator, check_probability, per_sample
+from ._validate import check_generator, per_sample
 from .convert import to_float
 
 MAX_LEVEL = 9
@@ -122,8 +123,8 @@ def apply_op(
 
 def faded_probability(p0: float, progress: float) -> float:
     """``p0 * (1 - progress)``: the policy's probability at a point of training."""
-    p0 = check_probability(p0, "p0")
-    progress = check_probability(progress, "progress")
+    p0 = validation.probability("p0", p0)
+    progress = validation.probability("progress", progress)
     return p0 * (1.0 - progress)
 
 
@@ -143,7 +144,7 @@ def _check_policy(policy: Sequence[Sequence[Op]]) -> tuple[SubPolicy, ...]:
             name, probability, level = op
             if name not in _OPS:
                 raise ValueError(f"policy: op name must be one of {', '.join(OPS)}; got {name!r}")
-            check_probability(probability, f"policy: probability of {name}")
+            validation.probability(f"policy: probability of {name}", probability)
             if isinstance(level, bool) or not isinstance(level, int) or not 0 <= level <= MAX_LEVEL:
                 raise ValueError(
                     f"policy: level of {name} must be an int in [0, {MAX_LEVEL}]; got {level!r}"
@@ -170,9 +171,9 @@ class AutoAugment:
         policy: Sequence[Sequence[Op]] = IMAGENET_POLICY,
         fill: float = 0.5,
     ) -> None:
-        self.p = check_probability(p, "p")
+        self.p = validation.probability("p", p)
         self.policy = _check_policy(policy)
-        self.fill = check_probability(fill, "fill")
+        self.fill = validation.probability("fill", fill)
 
     def probability(self, progress: float) -> float:
         """The probability of applying the policy at ``progress`` in [0, 1]."""

@@ -17,9 +17,10 @@ from typing import Any, Callable
 
 import torch
 
+from .. import validation
 from . import _memory
 from ._batching import apply_where, in_chunks, uniform
-from ._validate import check_generator, check_images, check_non_negative, per_sample
+from ._validate import check_generator, check_images, per_sample
 from .convert import to_float
 
 LUMA = (0.299, 0.587, 0.114)
@@ -203,10 +204,10 @@ def color_jitter(
     check_images(images)
     check_generator(generator)
     strengths = [
-        check_non_negative(brightness, "brightness"),
-        check_non_negative(contrast, "contrast"),
-        check_non_negative(saturation, "saturation"),
-        check_non_negative(hue, "hue"),
+        validation.real("brightness", brightness, 0.0),
+        validation.real("contrast", contrast, 0.0),
+        validation.real("saturation", saturation, 0.0),
+        validation.real("hue", hue, 0.0),
     ]
     if strengths[3] > 0.5:
         raise ValueError(f"hue must lie in [0, 0.5]; got {hue!r}")

@@ -6,8 +6,9 @@ from typing import Sequence
 
 import torch
 
+from .. import validation
 from . import _memory
-from ._validate import check_channel_triple, check_images
+from ._validate import check_images
 
 IMAGENET_MEAN: tuple[float, float, float] = (0.485, 0.456, 0.406)
 IMAGENET_STD: tuple[float, float, float] = (0.229, 0.224, 0.225)
@@ -53,8 +54,8 @@ def normalize(
         The copy into it converts uint8; one fused multiply-add then normalises.
     """
     check_images(images)
-    mean = check_channel_triple(mean, "mean")
-    std = check_channel_triple(std, "std", positive=True)
+    mean = validation.reals("mean", mean, 3)
+    std = validation.reals("std", std, 3, positive=True)
     batch, channels, height, width = images.shape
     if out is None:
         out = _memory.empty(images.shape, torch.float32, images.device, torch.channels_last)

@@ -16,8 +16,9 @@ from typing import Any, Sequence
 
 import torch
 
+from .. import validation
 from ._batching import bernoulli, log_uniform, uniform
-from ._validate import check_generator, check_images, check_interval, check_probability
+from ._validate import check_generator, check_images
 
 ERASING_ATTEMPTS = 10
 """Tries per sample to draw a rectangle that fits; a sample with none is not erased."""
@@ -44,9 +45,9 @@ def erasing_boxes(
         width 0 where nothing is erased.
     """
     check_generator(generator)
-    p = check_probability(p, "p")
-    area = check_interval(area, "area", 0.0, 1.0)
-    ratio = check_interval(ratio, "ratio", 0.0, math.inf)
+    p = validation.probability("p", p)
+    area = validation.interval("area", area, 0.0, 1.0)
+    ratio = validation.interval("ratio", ratio, 0.0, math.inf)
     if ratio[0] <= 0:
         raise ValueError(f"ratio must be positive; got {ratio}")
     erased = bernoulli(generator, batch, p)

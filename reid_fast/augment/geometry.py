@@ -15,13 +15,11 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
+from .. import validation
 from ._batching import bernoulli, log_uniform, uniform
 from ._validate import (
     check_generator,
     check_images,
-    check_interval,
-    check_probability,
-    check_size,
     per_sample,
 )
 from .crop import check_pad, pad_crop_flip
@@ -74,7 +72,7 @@ def random_hflip(images: torch.Tensor, p: float, generator: torch.Generator) -> 
     """:func:`hflip` of each sample with probability ``p``."""
     check_images(images)
     check_generator(generator)
-    return hflip(images, bernoulli(generator, images.shape[0], check_probability(p, "p")))
+    return hflip(images, bernoulli(generator, images.shape[0], validation.probability("p", p)))
 
 
 def interpolate(images: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
@@ -86,7 +84,7 @@ def interpolate(images: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     already at ``size`` comes back unchanged (as a copy).
     """
     check_images(images)
-    size = check_size(size)
+    size = validation.size_hw("size", size)
     if images.dtype == torch.uint8 and images.device.type != "cpu":
         resized = F.interpolate(
             images.to(torch.float32),
@@ -136,7 +134,7 @@ def resized_crop(
     """
     check_images(images)
     batch, channels, height, width = images.shape
-    out_h, out_w = check_size(size)
+    out_h, out_w = validation.size_hw("size", size)
     box = torch.as_tensor(boxes).detach().to("cpu")
     if box.shape != (batch, 4) or box.is_floating_point():
         raise ValueError(
@@ -179,8 +177,8 @@ def random_resized_boxes(
         (B, 4) int64 CPU tensor of (top, left, box height, box width).
     """
     check_generator(generator)
-    scale = check_interval(scale, "scale", 0.0, math.inf)
-    ratio = check_interval(ratio, "ratio", 0.0, math.inf)
+    scale = validation.interval("scale", scale, 0.0, math.inf)
+    ratio = validation.interval("ratio", ratio, 0.0, math.inf)
     if ratio[0] <= 0 or scale[1] <= 0:
         raise ValueError(f"scale and ratio must be positive; got scale={scale}, ratio={ratio}")
     area = uniform(generator, (batch, RRC_ATTEMPTS), *scale) * (height * width)

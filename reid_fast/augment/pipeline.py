@@ -18,15 +18,11 @@ from typing import Sequence
 
 import torch
 
+from .. import validation
 from ._batching import bernoulli
 from ._validate import (
-    check_channel_triple,
     check_generator,
     check_images,
-    check_interval,
-    check_non_negative,
-    check_probability,
-    check_size,
 )
 from .autoaugment import AutoAugment
 from .color import color_jitter
@@ -74,7 +70,7 @@ class AugmentConfig:
     erasing_value: str = "mean"
 
     def __post_init__(self) -> None:
-        height, width = check_size(self.size, "size")
+        height, width = validation.size_hw("size", self.size)
         if isinstance(self.pad, bool) or not isinstance(self.pad, int) or self.pad < 0:
             raise ValueError(f"pad must be an int >= 0; got {self.pad!r}")
         if self.pad_mode not in PAD_MODES:
@@ -83,19 +79,19 @@ class AugmentConfig:
             raise ValueError(
                 f"pad must be smaller than size {self.size} to reflect; got {self.pad}"
             )
-        scale = check_interval(self.rrc_scale, "rrc_scale", 0.0, math.inf)
-        ratio = check_interval(self.rrc_ratio, "rrc_ratio", 0.0, math.inf)
+        scale = validation.interval("rrc_scale", self.rrc_scale, 0.0, math.inf)
+        ratio = validation.interval("rrc_ratio", self.rrc_ratio, 0.0, math.inf)
         if scale[1] <= 0 or ratio[0] <= 0:
             raise ValueError(f"rrc_scale and rrc_ratio must be positive; got {scale}, {ratio}")
         for name in ("flip_p", "erasing_p", "autoaugment_p"):
-            check_probability(getattr(self, name), name)
-        jitter = check_non_negative(self.color_jitter, "color_jitter")
+            validation.probability(name, getattr(self, name))
+        jitter = validation.real("color_jitter", self.color_jitter, 0.0)
         if jitter > 2.0:
             raise ValueError(f"color_jitter must lie in [0, 2] (hue s / 4 <= 0.5); got {jitter}")
-        check_channel_triple(self.mean, "mean")
-        check_channel_triple(self.std, "std", positive=True)
-        check_interval(self.erasing_area, "erasing_area", 0.0, 1.0)
-        if check_interval(self.erasing_ratio, "erasing_ratio", 0.0, math.inf)[0] <= 0:
+        validation.reals("mean", self.mean, 3)
+        validation.reals("std", self.std, 3, positive=True)
+        validation.interval("erasing_area", self.erasing_area, 0.0, 1.0)
+        if validation.interval("erasing_ratio", self.erasing_ratio, 0.0, math.inf)[0] <= 0:
             raise ValueError(f"erasing_ratio must be positive; got {self.erasing_ratio}")
         if self.erasing_value not in ERASING_VALUES:
             raise ValueError(
@@ -133,7 +129,7 @@ class TrainAugment:
         """
         check_images(images)
         check_generator(generator)
-        progress = check_probability(progress, "progress")
+        progress = validation.probability("progress", progress)
         config = self.config
         x = images
         if self.autoaugment is not None and self.autoaugment.probability(progress) > 0:
@@ -189,9 +185,9 @@ class EvalTransform:
         mean: Sequence[float] = IMAGENET_MEAN,
         std: Sequence[float] = IMAGENET_STD,
     ) -> None:
-        self.size = check_size(size, "size")
-        self.mean = check_channel_triple(mean, "mean")
-        self.std = check_channel_triple(std, "std", positive=True)
+        self.size = validation.size_hw("size", size)
+        self.mean = validation.reals("mean", mean, 3)
+        self.std = validation.reals("std", std, 3, positive=True)
 
     def __call__(self, images: torch.Tensor, flip: bool = False) -> torch.Tensor:
         """Transform a batch.

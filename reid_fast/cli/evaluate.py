@@ -8,9 +8,9 @@ import argparse
 import csv
 from pathlib import Path
 
-from . import _common
 from ..testtime.chain import distances_for, evaluate_distances
 from ..testtime.feature_file import load_features
+from . import _common
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -7,11 +7,11 @@ import argparse
 import time
 from pathlib import Path
 
-from . import _common
 from ..runs.datasets import evaluation_data
 from ..testtime.extraction import extract_dataset
 from ..testtime.feature_file import save_features, save_mat
 from ..testtime.run_model import load_run
+from . import _common
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import argparse
 
-from . import _common
 from ..testtime.chain import fuse_feature_sets
 from ..testtime.feature_file import load_features, save_features
+from . import _common
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -14,17 +14,24 @@ import json
 import time
 from pathlib import Path
 
-from . import _common
 from ..data.formats import load_dataset
-from ..testtime.chain import (AblationRow, PostConfig, ablation_steps, distances_for,
-                           evaluate_distances, format_ablation, fuse_feature_sets)
+from ..eval.submission import ranked_gallery, write_aicity_submission
 from ..runs.datasets import synthetic_vehicles
+from ..testtime.chain import (
+    AblationRow,
+    PostConfig,
+    ablation_steps,
+    distances_for,
+    evaluate_distances,
+    format_ablation,
+    fuse_feature_sets,
+)
 from ..testtime.extraction import extract_dataset
 from ..testtime.feature_file import DistanceMatrix, save_distances, save_features
 from ..testtime.run_model import load_run
-from ..eval.submission import ranked_gallery, write_aicity_submission
-from .postprocess import add_feature_options, post_config
 from ..viz.reports import heatmap_report, pick_queries, ranked_list_report
+from . import _common
+from .postprocess import add_feature_options, post_config
 
 
 def build_parser() -> argparse.ArgumentParser:

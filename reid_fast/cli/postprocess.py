@@ -7,9 +7,9 @@ from __future__ import annotations
 
 import argparse
 
-from . import _common
 from ..testtime.chain import PostConfig, post_process_features
 from ..testtime.feature_file import FeatureSet, load_features, save_features
+from . import _common
 
 
 def add_feature_options(p: argparse.ArgumentParser) -> None:

@@ -7,9 +7,9 @@ from __future__ import annotations
 
 import argparse
 
-from . import _common
 from ..testtime.chain import PostConfig, camera_penalties, chain_distances
 from ..testtime.feature_file import DistanceMatrix, load_features, save_distances
+from . import _common
 
 
 def build_parser() -> argparse.ArgumentParser:

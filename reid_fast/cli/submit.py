@@ -7,9 +7,9 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from . import _common
-from ..testtime.feature_file import check_same_rows, load_distances
 from ..eval.submission import AICITY_TOP, ranked_gallery, write_aicity_submission
+from ..testtime.feature_file import check_same_rows, load_distances
+from . import _common
 
 
 def _names(path: Path) -> list[str]:

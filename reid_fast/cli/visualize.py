@@ -6,11 +6,11 @@ from __future__ import annotations
 
 import argparse
 
-from . import _common
 from ..testtime.chain import distances_for
 from ..testtime.feature_file import load_features
 from ..testtime.run_model import load_run
 from ..viz.reports import heatmap_report, pick_queries, ranked_list_report
+from . import _common
 
 
 def build_parser() -> argparse.ArgumentParser:

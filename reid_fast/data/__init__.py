@@ -16,7 +16,13 @@ from .cache import ImageCache
 from .formats import LAYOUTS, detect_layout, load_dataset, load_datasets, merge_datasets
 from .loader import BatchLoader
 from .records import UNKNOWN, ImageRecord, ReidDataset, count_ids, relabel
-from .samplers import SAMPLER_NAMES, ClassBalancedSampler, PKSampler, ShuffleSampler, build_sampler
+from .samplers import (
+    SAMPLER_NAMES,
+    ClassBalancedSampler,
+    PKSampler,
+    ShuffleSampler,
+    build_sampler,
+)
 from .synthetic import SyntheticConfig, SyntheticVehicles
 
 __all__ = [

@@ -37,6 +37,7 @@ import torch
 from PIL import Image
 from tqdm import tqdm
 
+from .. import validation
 from .records import ImageRecord
 
 FORMAT_VERSION = 1
@@ -86,16 +87,6 @@ def resize_rgb(image: DecodedImage, size: tuple[int, int]) -> np.ndarray:
     if image.size != (width, height):
         image = image.resize((width, height), Image.Resampling.BILINEAR)
     return np.asarray(image)
-
-
-def _check_size(size: tuple[int, int]) -> tuple[int, int]:
-    if (
-        not isinstance(size, (tuple, list))
-        or len(size) != 2
-        or not all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) and v > 0 for v in size)
-    ):
-        raise ValueError(f"size must be a pair of positive ints (H, W), got {size!r}")
-    return int(size[0]), int(size[1])
 
 
 def file_stamp(path: str) -> str:
@@ -180,7 +171,7 @@ class ImageCache:
             ValueError: empty ``records``, bad ``size`` / ``workers``, a custom reader
                 without a key, or no image readable at all.
         """
-        size = _check_size(size)
+        size = validation.size_hw("size", size)
         records = list(records)
         if not records:
             raise ValueError("records is empty: nothing to cache")

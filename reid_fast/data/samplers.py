@@ -20,6 +20,8 @@ from typing import Protocol, runtime_checkable
 
 import numpy as np
 
+from .. import validation
+
 SAMPLER_NAMES = ("shuffle", "balanced", "pk")
 
 
@@ -37,18 +39,6 @@ class BatchSampler(Protocol):
     def batches(self, epoch: int) -> list[np.ndarray]:
         """This rank's batches for ``epoch``: (batch_size,) int64 index arrays."""
         ...
-
-
-def _positive_int(value: object, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ValueError(f"{name} must be a positive int, got {value!r}")
-    return int(value)
-
-
-def _non_negative_int(value: object, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
-        raise ValueError(f"{name} must be a non-negative int, got {value!r}")
-    return int(value)
 
 
 def check_labels(labels: Sequence[int] | np.ndarray) -> np.ndarray:
@@ -73,17 +63,17 @@ class _GlobalSequenceSampler:
 
     def __init__(self, labels: Sequence[int] | np.ndarray, batch_size: int, seed: int, rank: int, world_size: int):
         self.labels = check_labels(labels)
-        self.batch_size = _positive_int(batch_size, "batch_size")
-        self.seed = _non_negative_int(seed, "seed")
-        self.world_size = _positive_int(world_size, "world_size")
-        self.rank = _non_negative_int(rank, "rank")
+        self.batch_size = validation.integer("batch_size", batch_size, 1)
+        self.seed = validation.integer("seed", seed, 0)
+        self.world_size = validation.integer("world_size", world_size, 1)
+        self.rank = validation.integer("rank", rank, 0)
         if self.rank >= self.world_size:
             raise ValueError(f"rank must be in 0..world_size-1 = 0..{self.world_size - 1}, got {rank!r}")
         self.global_batch_size = self.batch_size * self.world_size
 
     def batches(self, epoch: int) -> list[np.ndarray]:
         """This rank's batches for ``epoch`` (int64 index arrays, see the module doc)."""
-        rng = np.random.default_rng([self.seed, _non_negative_int(epoch, "epoch")])
+        rng = np.random.default_rng([self.seed, validation.integer("epoch", epoch, 0)])
         return [
             np.ascontiguousarray(batch.reshape(self.world_size, -1)[self.rank])
             for batch in self._global_batches(rng)
@@ -158,7 +148,7 @@ class ClassBalancedSampler(_GlobalSequenceSampler):
         num_samples: int | None = None,
     ) -> None:
         super().__init__(labels, batch_size, seed, rank, world_size)
-        self.num_samples = len(self.labels) if num_samples is None else _positive_int(num_samples, "num_samples")
+        self.num_samples = len(self.labels) if num_samples is None else validation.integer("num_samples", num_samples, 1)
         self._num_batches = self.num_samples // self.global_batch_size
         if self._num_batches == 0:
             raise ValueError(
@@ -203,8 +193,8 @@ class PKSampler(_GlobalSequenceSampler):
         rank: int = 0,
         world_size: int = 1,
     ) -> None:
-        self.p = _positive_int(p, "p")
-        self.k = _positive_int(k, "k")
+        self.p = validation.integer("p", p, 1)
+        self.k = validation.integer("k", k, 1)
         super().__init__(labels, self.p * self.k, seed, rank, world_size)
         by_class = np.argsort(self.labels, kind="stable")
         _, starts, counts = np.unique(self.labels[by_class], return_index=True, return_counts=True)
@@ -262,8 +252,8 @@ def build_sampler(
     if name == "balanced":
         return ClassBalancedSampler(labels, batch_size, seed=seed, rank=rank, world_size=world_size)
     if name == "pk":
-        batch_size = _positive_int(batch_size, "batch_size")
-        k = _positive_int(k, "k")
+        batch_size = validation.integer("batch_size", batch_size, 1)
+        k = validation.integer("k", k, 1)
         if batch_size % k:
             raise ValueError(f"batch_size must be a multiple of k = {k} for the pk sampler, got {batch_size}")
         return PKSampler(labels, batch_size // k, k, seed=seed, rank=rank, world_size=world_size)

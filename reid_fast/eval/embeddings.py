@@ -11,10 +11,10 @@ from tqdm.auto import tqdm
 
 from ..data.cache import ImageCache
 from ..data.records import ImageRecord
-from .metrics import RankingMetrics, evaluate_ranking
 from ..ops.distance import pairwise_distance
 from ..ops.params import RerankParams
 from ..ops.rerank import rerank as rerank_features
+from .metrics import RankingMetrics, evaluate_ranking
 
 
 @torch.no_grad()

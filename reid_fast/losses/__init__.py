@@ -9,7 +9,15 @@ returns a float32 scalar computed in float32 with autocast off.
 from __future__ import annotations
 
 from .classification import CrossEntropyLabelSmooth
-from .combined import LOSSES, SOURCES, LossSpec, LossTerm, ReidLoss, build_loss, parse_loss_spec
+from .combined import (
+    LOSSES,
+    SOURCES,
+    LossSpec,
+    LossTerm,
+    ReidLoss,
+    build_loss,
+    parse_loss_spec,
+)
 from .margin import ArcFace, CosFace
 from .metric import TRIPLET_METRICS, CircleLoss, InstanceLoss, TripletLoss
 

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import math
-from numbers import Real
-
 import torch
 
 
@@ -41,30 +38,6 @@ def checked_float32(values: torch.Tensor, labels: torch.Tensor, name: str) -> to
 def full_precision(device: torch.device) -> torch.autocast:
     """A context that turns autocast off on ``device``, so the loss runs in float32."""
     return torch.autocast(device_type=device.type, enabled=False)
-
-
-def positive(name: str, value: float) -> float:
-    """``value`` as a float; ValueError unless it is a finite real number > 0."""
-    number = _finite(name, value)
-    if number <= 0.0:
-        raise ValueError(f"{name} must be > 0; got {value!r}")
-    return number
-
-
-def non_negative(name: str, value: float) -> float:
-    """``value`` as a float; ValueError unless it is a finite real number >= 0."""
-    number = _finite(name, value)
-    if number < 0.0:
-        raise ValueError(f"{name} must be >= 0; got {value!r}")
-    return number
-
-
-def _finite(name: str, value: float) -> float:
-    if isinstance(value, bool) or not isinstance(value, Real):
-        raise TypeError(f"{name} must be a real number; got {type(value).__name__} {value!r}")
-    if not math.isfinite(value):
-        raise ValueError(f"{name} must be finite; got {value!r}")
-    return float(value)
 
 
 def _describe(value: object) -> str:

@@ -7,7 +7,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ._inputs import checked_float32, full_precision, non_negative
+from .. import validation
+from ._inputs import checked_float32, full_precision
 
 
 class CrossEntropyLabelSmooth(nn.Module):
@@ -24,9 +25,9 @@ class CrossEntropyLabelSmooth(nn.Module):
 
     def __init__(self, epsilon: float = 0.1) -> None:
         super().__init__()
-        self.epsilon = non_negative("epsilon", epsilon)
+        self.epsilon = validation.real("epsilon", epsilon, 0.0)
         if self.epsilon >= 1.0:
-            raise ValueError(f"epsilon must be < 1; got {epsilon!r}")
+            raise ValueError(f"epsilon must be < 1, got {epsilon!r}")
 
     def forward(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         with full_precision(logits.device):

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Callable, Mapping, NamedTuple, Union
 import torch
 from torch import nn
 
-from ._inputs import positive
+from .. import validation
 from .classification import CrossEntropyLabelSmooth
 from .margin import ArcFace, CosFace
 from .metric import CircleLoss, InstanceLoss, TripletLoss
@@ -73,7 +73,7 @@ class ReidLoss(nn.Module):
                     f"got {term.source!r}"
                 )
             self.terms[name] = term.loss
-            self.weights[name] = positive(f"weight of loss term {name!r}", term.weight)
+            self.weights[name] = validation.real(f"weight of loss term {name!r}", term.weight, positive=True)
             self.sources[name] = term.source
 
     def forward(
@@ -131,7 +131,7 @@ def parse_loss_spec(spec: LossSpec) -> dict[str, float]:
             raise ValueError(f"unknown loss {name!r} in spec {spec!r}; valid: {', '.join(LOSSES)}")
         if name in weights:
             raise ValueError(f"loss {name!r} appears twice in spec {spec!r}")
-        weights[name] = positive(f"weight of loss {name!r}", weight)
+        weights[name] = validation.real(f"weight of loss {name!r}", weight, positive=True)
     return weights
 
 

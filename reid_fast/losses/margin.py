@@ -19,7 +19,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ._inputs import checked_float32, full_precision, non_negative, positive
+from .. import validation
+from ._inputs import checked_float32, full_precision
 
 
 class _NormalisedSoftmax(nn.Module):
@@ -27,12 +28,9 @@ class _NormalisedSoftmax(nn.Module):
 
     def __init__(self, feat_dim: int, num_classes: int, scale: float) -> None:
         super().__init__()
-        for name, value in (("feat_dim", feat_dim), ("num_classes", num_classes)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be a positive int; got {value!r}")
-        self.feat_dim = feat_dim
-        self.num_classes = num_classes
-        self.scale = positive("scale", scale)
+        self.feat_dim = validation.integer("feat_dim", feat_dim, 1)
+        self.num_classes = validation.integer("num_classes", num_classes, 1)
+        self.scale = validation.real("scale", scale, positive=True)
         self.weight = nn.Parameter(torch.empty(num_classes, feat_dim))
         nn.init.xavier_uniform_(self.weight)
 
@@ -97,9 +95,9 @@ class ArcFace(_NormalisedSoftmax):
         easy_margin: bool = False,
     ) -> None:
         super().__init__(feat_dim, num_classes, scale)
-        self.margin = non_negative("margin", margin)
+        self.margin = validation.real("margin", margin, 0.0)
         if self.margin >= math.pi:
-            raise ValueError(f"margin must be < pi; got {margin!r}")
+            raise ValueError(f"margin must be < pi, got {margin!r}")
         self.easy_margin = bool(easy_margin)
         self._cos_m = math.cos(self.margin)
         self._sin_m = math.sin(self.margin)
@@ -137,7 +135,7 @@ class CosFace(_NormalisedSoftmax):
         self, feat_dim: int, num_classes: int, scale: float = 30.0, margin: float = 0.35
     ) -> None:
         super().__init__(feat_dim, num_classes, scale)
-        self.margin = non_negative("margin", margin)
+        self.margin = validation.real("margin", margin, 0.0)
 
     def target_cosine(self, cosine: torch.Tensor) -> torch.Tensor:
         return cosine - self.margin

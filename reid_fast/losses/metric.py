@@ -18,7 +18,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ._inputs import checked_float32, full_precision, non_negative, positive
+from .. import validation
+from ._inputs import checked_float32, full_precision
 
 TRIPLET_METRICS: tuple[str, ...] = ("euclidean", "cosine")
 
@@ -95,9 +96,8 @@ class TripletLoss(nn.Module):
         self, margin: float | None = 0.3, metric: str = "euclidean", normalize: bool = False
     ) -> None:
         super().__init__()
-        if metric not in TRIPLET_METRICS:
-            raise ValueError(f"metric must be one of {', '.join(TRIPLET_METRICS)}; got {metric!r}")
-        self.margin = None if margin is None else non_negative("margin", margin)
+        validation.one_of("metric", metric, TRIPLET_METRICS)
+        self.margin = None if margin is None else validation.real("margin", margin, 0.0)
         self.metric = metric
         self.normalize = bool(normalize)
 
@@ -145,8 +145,8 @@ class CircleLoss(nn.Module):
 
     def __init__(self, m: float = 0.25, gamma: float = 64.0) -> None:
         super().__init__()
-        self.m = non_negative("m", m)
-        self.gamma = positive("gamma", gamma)
+        self.m = validation.real("m", m, 0.0)
+        self.gamma = validation.real("gamma", gamma, positive=True)
 
     def forward(self, features: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         with full_precision(features.device):
@@ -191,7 +191,7 @@ class InstanceLoss(nn.Module):
 
     def __init__(self, gamma: float = 1.0) -> None:
         super().__init__()
-        self.gamma = positive("gamma", gamma)
+        self.gamma = validation.real("gamma", gamma, positive=True)
 
     def forward(self, features: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         with full_precision(features.device):

@@ -23,7 +23,12 @@ from . import _arrays
 from .distance import build_has_cuda, pairwise_distance
 from .knn import knn
 from .params import DEFAULT_RERANK, RerankParams
-from .rerank import blend_query_block, check_problem_size, expanded_neighbourhoods, row_scale
+from .rerank import (
+    blend_query_block,
+    check_problem_size,
+    expanded_neighbourhoods,
+    row_scale,
+)
 
 
 class QuerySlice(NamedTuple):

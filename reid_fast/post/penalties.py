@@ -30,9 +30,10 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from .. import validation
 from ..ops.params import DEFAULT_RERANK
 from ..ops.rerank import rerank_similarities
-from .query_expansion import NORM_EPS, _real, _require_finite, _same_device, _tensor
+from .query_expansion import NORM_EPS, _require_finite, _same_device, _tensor
 
 __all__ = [
     "Penalties",
@@ -152,7 +153,7 @@ def camera_penalty(cams_a: Any, cams_b: Any, weight: float, *, device: DeviceLik
         TypeError, ValueError: bad dtypes or shapes, ids below -1, mismatched C, NaN/Inf,
             tensors on different devices.
     """
-    weight = _real("weight", weight)
+    weight = validation.real("weight", weight)
     dev = _device(device, ("cams_a", cams_a), ("cams_b", cams_b))
     a = _cameras("cams_a", cams_a, dev)
     b = _cameras("cams_b", cams_b, dev)
@@ -187,7 +188,7 @@ def direction_penalty(dir_a: Any, dir_b: Any, weight: float, *, device: DeviceLi
     Returns:
         (n_a, n_b) float32 penalty.
     """
-    weight = _real("weight", weight)
+    weight = validation.real("weight", weight)
     dev = _device(device, ("dir_a", dir_a), ("dir_b", dir_b))
     a = _directions("dir_a", dir_a, dev)
     b = _directions("dir_b", dir_b, dev)
@@ -221,7 +222,7 @@ def camera_cluster_penalty(
     Returns:
         (n_a, n_b) float32 penalty.
     """
-    weight = _real("weight", weight)
+    weight = validation.real("weight", weight)
     dev = _device(device, ("cams_a", cams_a), ("cams_b", cams_b))
     if isinstance(clusters, Mapping):
         items = list(clusters.items())

@@ -24,13 +24,12 @@ The private helpers at the bottom of this module validate inputs for the whole o
 
 from __future__ import annotations
 
-import math
-import numbers
 from typing import Any
 
 import torch
 from torch import Tensor
 
+from .. import validation
 from ..ops.distance import pairwise_distance
 from ..ops.knn import knn
 
@@ -68,7 +67,7 @@ def average_query_expansion(query: Tensor, gallery: Tensor, k: int) -> Tensor:
         ValueError: wrong dims, mismatched devices or feature sizes, NaN/Inf, k out of range.
     """
     query, gallery = _feature_pair("query", query, "gallery", gallery)
-    k = _integer("k", k, 0, gallery.shape[0], "the number of gallery rows")
+    k = validation.integer("k", k, 0, gallery.shape[0], high_name="the number of gallery rows")
     if k == 0:
         return query.clone()
     _, indices = knn(query, gallery, k, "cosine")  # (q, k)
@@ -95,8 +94,8 @@ def alpha_query_expansion(query: Tensor, gallery: Tensor, k: int, alpha: float =
         TypeError, ValueError: as :func:`average_query_expansion`; alpha negative or not finite.
     """
     query, gallery = _feature_pair("query", query, "gallery", gallery)
-    k = _integer("k", k, 0, gallery.shape[0], "the number of gallery rows")
-    alpha = _real("alpha", alpha, minimum=0.0)
+    k = validation.integer("k", k, 0, gallery.shape[0], high_name="the number of gallery rows")
+    alpha = validation.real("alpha", alpha, 0.0)
     if k == 0:
         return query.clone()
     _, indices = knn(query, gallery, k, "cosine")  # (q, k)
@@ -129,10 +128,10 @@ def database_augmentation(gallery: Tensor, k: int, alpha: float = 0.0) -> Tensor
     """
     gallery = _feature_matrix("gallery", gallery)
     g = gallery.shape[0]
-    alpha = _real("alpha", alpha, minimum=0.0)
+    alpha = validation.real("alpha", alpha, 0.0)
     if g == 0:
         raise ValueError("gallery is empty: database augmentation needs at least one row")
-    k = _integer("k", k, 1, g, "the number of gallery rows")
+    k = validation.integer("k", k, 1, g, high_name="the number of gallery rows")
     if k == 1:
         return gallery.clone()
     _, indices = knn(gallery, gallery, k, "cosine")  # (g, k)
@@ -196,8 +195,8 @@ def density_clusters(features: Tensor, eps: float, min_samples: int) -> Tensor:
             finite, min_samples < 1.
     """
     features = _feature_matrix("features", features)
-    eps = _real("eps", eps, minimum=0.0)
-    min_samples = _integer("min_samples", min_samples, 1, None, "")
+    eps = validation.real("eps", eps, 0.0)
+    min_samples = validation.integer("min_samples", min_samples, 1)
     n = features.shape[0]
     device = features.device
     if n == 0:
@@ -320,29 +319,3 @@ def _feature_pair(name_x: str, x: Any, name_y: str, y: Any) -> tuple[Tensor, Ten
         raise ValueError(f"{name_y} must have as many columns as {name_x} ({x.shape[1]}), "
                          f"got shape {tuple(y.shape)}")
     return x, y
-
-
-def _integer(name: str, value: Any, low: int, high: int | None, high_name: str) -> int:
-    """``value`` as an int in [low, high] (no upper bound for high None)."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{name} must be an integer, got {type(value).__name__} {value!r}")
-    value = int(value)
-    if value < low or (high is not None and value > high):
-        if high is None:
-            raise ValueError(f"{name} must be >= {low}, got {value}")
-        raise ValueError(f"{name} must be between {low} and {high_name} ({high}), got {value}")
-    return value
-
-
-def _real(name: str, value: Any, minimum: float | None = None, positive: bool = False) -> float:
-    """``value`` as a finite float, >= minimum / > 0 when asked."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{name} must be a real number, got {type(value).__name__} {value!r}")
-    value = float(value)
-    if not math.isfinite(value):
-        raise ValueError(f"{name} must be finite, got {value}")
-    if minimum is not None and value < minimum:
-        raise ValueError(f"{name} must be >= {minimum}, got {value}")
-    if positive and value <= 0:
-        raise ValueError(f"{name} must be > 0, got {value}")
-    return value

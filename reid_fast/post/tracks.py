@@ -19,6 +19,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from .. import validation
 from ..ops.distance import pairwise_distance
 from ..ops.params import DEFAULT_RERANK, RerankParams
 from ..ops.rerank import rerank
@@ -26,7 +27,6 @@ from .query_expansion import (
     _feature_matrix,
     _feature_pair,
     _normalise_rows,
-    _real,
 )
 
 __all__ = ["track_average", "track_features", "track_groups", "track_rerank"]
@@ -128,7 +128,7 @@ def track_average(gallery: Tensor, trackids: Any, weight: float = 1.0) -> Tensor
     Raises:
         TypeError, ValueError: bad features, ids, weight, or len(trackids) != g.
     """
-    weight = _real("weight", weight, minimum=0.0)
+    weight = validation.real("weight", weight, 0.0)
     gallery, ids, track_index, T = _gallery_tracks(gallery, trackids)
     if T == 0:
         return gallery.clone()
@@ -191,7 +191,7 @@ def track_rerank(
     """
     query, gallery = _feature_pair("query", query, "gallery", gallery)
     RerankParams.for_items(2, k1, k2, lambda_)  # checks the parameters before any work
-    within_track = _real("within_track", within_track, minimum=0.0)
+    within_track = validation.real("within_track", within_track, 0.0)
     if query.shape[0] == 0:
         raise ValueError("query is empty: track re-ranking needs at least one query")
     tracks, track_index = track_features(gallery, trackids)

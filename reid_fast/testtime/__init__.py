@@ -2,8 +2,15 @@
 post-processing chain, ONNX export."""
 
 from .chain import PostConfig, chain_distances
-from .feature_file import (DistanceMatrix, FeatureSet, SplitFeatures, load_distances,
-                           load_features, save_distances, save_features)
+from .feature_file import (
+                           DistanceMatrix,
+                           FeatureSet,
+                           SplitFeatures,
+                           load_distances,
+                           load_features,
+                           save_distances,
+                           save_features,
+)
 from .run_model import TrainedRun, load_run
 
 __all__ = ["DistanceMatrix", "FeatureSet", "PostConfig", "SplitFeatures", "TrainedRun",

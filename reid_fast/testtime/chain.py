@@ -20,11 +20,20 @@ from typing import Any, Callable, Sequence
 import torch
 
 from ..eval.metrics import RankingMetrics, evaluate_ranking
-from ..post import (Penalties, alpha_query_expansion, camera_penalty, cluster_query_expansion,
-                    database_augmentation, fuse_features, penalised_distance, penalised_rerank,
-                    track_average, track_rerank)
 from ..ops.distance import pairwise_distance
 from ..ops.params import DEFAULT_RERANK, RerankParams
+from ..post import (
+    Penalties,
+    alpha_query_expansion,
+    camera_penalty,
+    cluster_query_expansion,
+    database_augmentation,
+    fuse_features,
+    penalised_distance,
+    penalised_rerank,
+    track_average,
+    track_rerank,
+)
 from .feature_file import FeatureSet, check_same_rows, load_distances
 
 

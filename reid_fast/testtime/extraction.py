@@ -11,8 +11,8 @@ from torch import nn
 from ..augment import EvalTransform
 from ..data.cache import ImageCache
 from ..data.records import ImageRecord, ReidDataset
-from .feature_file import FeatureSet, SplitFeatures
 from ..eval.embeddings import extract_features
+from .feature_file import FeatureSet, SplitFeatures
 
 
 def scaled_size(size: tuple[int, int], scale: float) -> tuple[int, int]:

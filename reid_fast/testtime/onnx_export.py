@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import copy
 import math
-import operator
 import os
 import tempfile
 import time
@@ -20,6 +19,8 @@ from typing import Any
 
 import torch
 from torch import nn
+
+from .. import validation
 
 INPUT_NAME = "images"
 OUTPUT_NAME = "embedding"
@@ -74,33 +75,6 @@ class ExportReport:
         out["path"] = str(self.path)
         out["input_shape"] = list(self.input_shape)
         return out
-
-
-def _check_image_size(image_size: Any) -> tuple[int, int]:
-    try:
-        values = list(image_size)
-        if len(values) != 2 or any(isinstance(v, bool) for v in values):
-            raise TypeError
-        height, width = (operator.index(v) for v in values)
-    except TypeError:
-        raise ValueError(f"image_size must be two positive ints (H, W), got {image_size!r}") \
-            from None
-    if height < 1 or width < 1:
-        raise ValueError(f"image_size must be two positive ints (H, W), got {image_size!r}")
-    return height, width
-
-
-def _check_int(name: str, value: Any, low: int, high: int | None = None) -> int:
-    if isinstance(value, bool):
-        value = None  # not an int for our purposes
-    try:
-        number = operator.index(value)
-    except TypeError:
-        number = None
-    if number is None or number < low or (high is not None and number > high):
-        bound = f">= {low}" if high is None else f"in {low}..{high}"
-        raise ValueError(f"{name} must be an int {bound}, got {value!r}")
-    return number
 
 
 def _import_onnx():
@@ -181,9 +155,9 @@ def export_onnx(
     path = Path(path)
     if path.suffix.lower() != ".onnx":
         raise ValueError(f"path must end in .onnx, got {os.fspath(path)!r}")
-    height, width = _check_image_size(image_size)
-    batch_size = _check_int("batch_size", batch_size, 1)
-    opset = _check_int("opset", opset, MIN_OPSET, MAX_OPSET)
+    height, width = validation.size_hw("image_size", image_size)
+    batch_size = validation.integer("batch_size", batch_size, 1)
+    opset = validation.integer("opset", opset, MIN_OPSET, MAX_OPSET)
     if not (isinstance(atol, (int, float)) and not isinstance(atol, bool)
             and math.isfinite(atol) and atol >= 0):
         raise ValueError(f"atol must be a finite number >= 0, got {atol!r}")

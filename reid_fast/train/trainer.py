@@ -24,15 +24,15 @@ from ..augment import AugmentConfig, EvalTransform, TrainAugment
 from ..data.loader import BatchLoader
 from ..data.records import relabel
 from ..data.samplers import build_sampler
+from ..eval.embeddings import evaluate_features, extract_features
 from ..losses import build_loss
 from ..models import build_model
-from ..viz.curves import plot_training_curves
 from ..runs.checkpoint import load_checkpoint, save_atomic
 from ..runs.config import TrainConfig
 from ..runs.datasets import PreparedData, prepare_data
+from ..viz.curves import plot_training_curves
 from .ddp import DistContext, setup_distributed, teardown_distributed
 from .ema import ModelEMA
-from ..eval.embeddings import evaluate_features, extract_features
 from .optim import build_optimizer, lr_factor
 
 _AUTOCAST = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}

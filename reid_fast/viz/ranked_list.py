@@ -31,6 +31,7 @@ from typing import Any, Sequence
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
+from .. import validation
 from ..atomic import atomic_write
 from ._colors import (
     BLACK,
@@ -114,13 +115,6 @@ def _font() -> ImageFont.ImageFont | ImageFont.FreeTypeFont:
     return ImageFont.load_default()
 
 
-def _check_count(num_gallery: Any) -> int:
-    if not isinstance(num_gallery, (int, np.integer)) or isinstance(num_gallery, bool) \
-            or num_gallery < 0:
-        raise ValueError(f"num_gallery must be an int >= 0, got {num_gallery!r}")
-    return int(num_gallery)
-
-
 def _frames_top(style: TileStyle, has_title: bool) -> int:
     top = style.margin + style.line_height  # the rank line
     if has_title:
@@ -143,7 +137,7 @@ def tile_boxes(num_gallery: int, style: TileStyle = DEFAULT_STYLE, *,
         and bottom exclusive (PIL crop-box convention): ``sheet.crop(box)`` is the framed
         tile, the frame being the outer ``style.frame`` pixels of the box.
     """
-    count = _check_count(num_gallery)
+    count = validation.integer("num_gallery", num_gallery, 0)
     top = _frames_top(style, has_title)
     bottom = top + style.box_height
     boxes = [(style.margin, top, style.margin + style.box_width, bottom)]

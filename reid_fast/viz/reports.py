@@ -13,7 +13,12 @@ from PIL import Image
 
 from ..augment import EvalTransform
 from .heatmap import activation_maps, heatmap_sheet
-from .ranked_list import ranked_list_grid, ranked_list_sheet, ranked_lists, write_ranked_list_html
+from .ranked_list import (
+    ranked_list_grid,
+    ranked_list_sheet,
+    ranked_lists,
+    write_ranked_list_html,
+)
 
 
 def _read(path: str) -> np.ndarray:

@@ -26,6 +26,7 @@ from .merge import merge_datasets
 from .vehicleid import load_vehicleid
 from .veri import load_veri, parse_veri_name, write_veri
 
+
 @dataclass(frozen=True)
 class Layout:
     """A dataset layout: what its root holds, how to recognise it, how to load it."""

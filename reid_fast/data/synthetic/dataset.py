@@ -19,6 +19,7 @@ from typing import Optional, Union
 
 import numpy as np
 
+from ... import validation
 from ..records import ImageRecord, ReidDataset
 from .render import Renderer
 from .scenes import Camera, Frame, sample_camera, sample_track
@@ -34,21 +35,13 @@ LAYOUTS = ("aicity", "veri")
 _CAMERA_STREAM, _IDENTITY_STREAM, _TRACK_STREAM = 1, 2, 3
 
 
-def _check_int(name: str, value: object, minimum: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"{name} must be an int, got {value!r}")
-    if value < minimum:
-        raise ValueError(f"{name} must be >= {minimum}, got {value!r}")
-
-
 def _check_range(name: str, value: object, minimum: int, maximum: Optional[int] = None) -> None:
-    if not isinstance(value, tuple) or len(value) != 2:
+    """An inclusive (low, high) tuple of integers >= minimum (a tuple, so that the frozen
+    configuration stays hashable), high <= maximum when given."""
+    if not isinstance(value, tuple):
         raise TypeError(f"{name} must be a (low, high) tuple of ints, got {value!r}")
-    _check_int(f"{name}[0]", value[0], minimum)
-    _check_int(f"{name}[1]", value[1], minimum)
-    if value[0] > value[1]:
-        raise ValueError(f"{name} must have low <= high, got {value!r}")
-    if maximum is not None and value[1] > maximum:
+    low, high = validation.integer_range(name, value, minimum)
+    if maximum is not None and high > maximum:
         raise ValueError(f"{name} must not exceed {maximum}, got {value!r}")
 
 
@@ -70,12 +63,12 @@ class SyntheticConfig:
     seed: int = 0
 
     def __post_init__(self) -> None:
-        _check_int("num_train_ids", self.num_train_ids, 1)
-        _check_int("num_test_ids", self.num_test_ids, 1)
-        _check_int("num_cameras", self.num_cameras, 2)
+        validation.integer("num_train_ids", self.num_train_ids, 1)
+        validation.integer("num_test_ids", self.num_test_ids, 1)
+        validation.integer("num_cameras", self.num_cameras, 2)
         _check_range("cameras_per_id", self.cameras_per_id, 2, self.num_cameras)
         _check_range("frames_per_camera", self.frames_per_camera, 1)
-        _check_int("queries_per_id", self.queries_per_id, 1)
+        validation.integer("queries_per_id", self.queries_per_id, 1)
         if self.queries_per_id >= self.cameras_per_id[0]:
             raise ValueError(
                 f"queries_per_id must be < cameras_per_id[0] (queries come from distinct cameras and "
@@ -83,7 +76,7 @@ class SyntheticConfig:
                 f"cameras_per_id={self.cameras_per_id}"
             )
         _check_range("image_size", self.image_size, 16)
-        _check_int("seed", self.seed, 0)
+        validation.integer("seed", self.seed, 0)
 
 
 class SyntheticVehicles:

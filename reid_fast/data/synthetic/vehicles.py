@@ -20,8 +20,21 @@ from typing import Sequence
 import numpy as np
 
 from .mesh import (
-    GLASS, LAMP, LAYER_BODY, LAYER_HIDDEN, LAYER_NEAR, LAYER_ON_BODY, LAYER_ROOF, MATTE, PAINT,
-    Face, Mesh, MeshBuilder, ellipse, hexahedron, rect,
+    GLASS,
+    LAMP,
+    LAYER_BODY,
+    LAYER_HIDDEN,
+    LAYER_NEAR,
+    LAYER_ON_BODY,
+    LAYER_ROOF,
+    MATTE,
+    PAINT,
+    Face,
+    Mesh,
+    MeshBuilder,
+    ellipse,
+    hexahedron,
+    rect,
 )
 
 BODY_TYPES = ("sedan", "hatchback", "suv", "van", "pickup", "truck", "bus")
