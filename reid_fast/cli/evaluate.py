@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import argparse
 import csv
-from pathlib import Path
 
+from ..atomic import atomic_write
 from ..testtime.chain import distances_for, evaluate_distances
 from ..testtime.feature_file import load_features
 from . import _common
@@ -29,14 +29,15 @@ def evaluate(args: argparse.Namespace) -> None:
     distances = distances_for(features, args.distances, _common.device(args.device))
     metrics = evaluate_distances(distances, features)
     if args.per_query:
-        path = Path(args.per_query)
-        path.parent.mkdir(parents=True, exist_ok=True)
         columns = metrics.per_query()
-        with open(path, "w", newline="") as f:
+
+        def write_rows(f) -> None:
             writer = csv.writer(f)
             writer.writerow(["query", "name", *columns])
             for i, name in enumerate(features.query.names):
                 writer.writerow([i, name, *(columns[c][i] for c in columns)])
+
+        atomic_write(args.per_query, write_rows, text=True)
     _common.emit(args, metrics.summary(), {**metrics.as_dict(), "per_query": args.per_query or None})
 
 

@@ -14,6 +14,7 @@ import json
 import time
 from pathlib import Path
 
+from ..atomic import write_text
 from ..data.formats import load_dataset
 from ..eval.submission import ranked_gallery, write_aicity_submission
 from ..runs.datasets import synthetic_vehicles
@@ -131,8 +132,8 @@ def pipeline(args: argparse.Namespace) -> None:
     summary = {"data": str(root), "runs": args.runs, "post": cfg.as_dict(),
                "ablation": [r.as_dict() for r in rows], "submission": str(submission),
                "final": rows[-1].metrics.as_dict(), **pictures}
-    (output / "ablation.json").write_text(json.dumps(summary, indent=2) + "\n")
-    (output / "ablation.txt").write_text(table + "\n")
+    write_text(output / "ablation.json", json.dumps(summary, indent=2) + "\n")
+    write_text(output / "ablation.txt", table + "\n")
     _common.emit(args, f"{table}\n\nsubmission {submission}; tables, features, distances and "
                     f"pictures in {output}", summary)
 

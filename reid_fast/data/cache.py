@@ -27,7 +27,6 @@ import hashlib
 import json
 import os
 import pathlib
-import tempfile
 import warnings
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -38,6 +37,7 @@ from PIL import Image
 from tqdm import tqdm
 
 from .. import validation
+from ..atomic import atomic_path, write_text
 from .records import ImageRecord
 
 FORMAT_VERSION = 1
@@ -279,40 +279,27 @@ def _write(
     progress: bool,
     workers: int,
 ) -> None:
-    """Decode ``records`` and publish the cache at ``path`` (and its sidecar) atomically."""
-    temporaries: list[str] = []
-
-    def temporary(suffix: str) -> str:
-        handle, name = tempfile.mkstemp(prefix=path.stem + ".", suffix=suffix + ".tmp", dir=path.parent)
-        os.close(handle)
-        temporaries.append(name)
-        return name
-
-    try:
-        scratch = temporary(".npy")
-        reasons = _decode_all(scratch, records, size, read_image, progress, workers)
+    """Decode ``records`` and publish the cache at ``path`` (and its sidecar) atomically:
+    the array first, the sidecar last."""
+    with atomic_path(path) as array_file:
+        reasons = _decode_all(str(array_file), records, size, read_image, progress, workers)
         skipped_at = [index for index, reason in enumerate(reasons) if reason is not None]
         if len(skipped_at) == len(records):
             raise ValueError(
                 f"none of the {len(records)} images could be read (first: {records[0].path}: {reasons[0]})"
             )
-        array_file = _compact(scratch, reasons, temporary(".npy")) if skipped_at else scratch
-        sidecar = temporary(".json")
-        meta = {
-            "format": FORMAT_VERSION,
-            "size": list(size),
-            "key": key,
-            "count": len(records),
-            "kept": len(records) - len(skipped_at),
-            "skipped": [[index, records[index].path, reasons[index]] for index in skipped_at],
-        }
-        pathlib.Path(sidecar).write_text(json.dumps(meta, indent=1))
-        os.replace(array_file, path)
-        os.replace(sidecar, path.with_suffix(".json"))
-    finally:
-        for name in temporaries:
-            if os.path.exists(name):
-                os.remove(name)
+        if skipped_at:
+            with atomic_path(array_file) as compacted:
+                _compact(str(array_file), reasons, str(compacted))
+    meta = {
+        "format": FORMAT_VERSION,
+        "size": list(size),
+        "key": key,
+        "count": len(records),
+        "kept": len(records) - len(skipped_at),
+        "skipped": [[index, records[index].path, reasons[index]] for index in skipped_at],
+    }
+    write_text(path.with_suffix(".json"), json.dumps(meta, indent=1))
 
 
 def _decode_all(
@@ -362,7 +349,7 @@ def _decode_all(
     return reasons
 
 
-def _compact(scratch: str, reasons: list[str | None], file: str) -> str:
+def _compact(scratch: str, reasons: list[str | None], file: str) -> None:
     """Copy the rows of ``scratch`` whose reason is None into a new ``.npy`` at ``file``."""
     source = np.load(scratch, mmap_mode="r")
     keep = np.flatnonzero([reason is None for reason in reasons])
@@ -372,4 +359,3 @@ def _compact(scratch: str, reasons: list[str | None], file: str) -> str:
         target[start : start + len(rows)] = source[rows]
     target.flush()
     del target, source
-    return file

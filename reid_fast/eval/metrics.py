@@ -30,7 +30,7 @@ from typing import Any, Sequence
 import numpy as np
 import torch
 
-from ..ops.ranking import ranking_per_query
+from ..ops.ranking import junk_mask, positive_mask, ranking_per_query
 
 DEFAULT_RANKS = (1, 5, 10, 20)
 AICITY_MAP_TOP = 100
@@ -184,15 +184,11 @@ def _torch_per_query(dist: torch.Tensor, qid: torch.Tensor, gid: torch.Tensor,
     inp = torch.full((q,), nan, dtype=torch.float64, device=device)
     first = torch.zeros(q, dtype=torch.int64, device=device)
     count = torch.zeros(q, dtype=torch.int64, device=device)
-    distractor = gid == -1
     for start in range(0, q, chunk_rows):
         stop = min(start + chunk_rows, q)
         qi, qc = qid[start:stop, None], qcam[start:stop, None]
-        same_id = gid[None, :] == qi
-        junk = distractor[None, :].expand_as(same_id)
-        if same_camera_junk:
-            junk = junk | (same_id & (gcam[None, :] == qc) & (qc != -1))
-        good = same_id & ~junk & (qi != -1)
+        junk = junk_mask(qi, qc, gid[None, :], gcam[None, :], same_camera_junk)
+        good = positive_mask(qi, gid[None, :], junk)
         pos_rank, n = _positive_ranks(dist[start:stop], junk, good)
         has = n > 0
         r = pos_rank.double()

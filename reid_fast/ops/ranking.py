@@ -1,15 +1,43 @@
-"""Per-query ranking metrics by the native CPU kernel (no sort of the q x g matrix).
+"""Ranking rules and the per-query ranking metrics of the native CPU kernel.
 
-:func:`reid_fast.eval.evaluate_ranking` is the public entry point; it calls this for
-float32 CPU distances and uses torch ops on other devices and dtypes.
+The junk rule and the positives are written once here (:func:`junk_mask`,
+:func:`positive_mask`) for every Python caller (evaluation on any device, ranked-list
+pictures); ``csrc/common/ranking_math.h`` is their native twin. Orders are the stable
+top-k of :func:`reid_fast.topk_rows` (ties by the lower index), as in the native kernel.
+:func:`reid_fast.eval.evaluate_ranking` is the public entry point of the metrics; it calls
+:func:`ranking_per_query` for float32 CPU distances and uses torch ops on other devices and
+dtypes (docs/design.md 3.4).
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 import torch
 import torch.utils.dlpack
 
 from .._native import _C
+
+
+def junk_mask(query_ids: Any, query_cams: Any, gallery_ids: Any, gallery_cams: Any,
+              same_camera_junk: bool) -> Any:
+    """True where a gallery item is junk for a query, ignored by the metrics: identity -1
+    (a distractor); and, with ``same_camera_junk`` (Market-1501 / VeRi-776), an item of
+    the query's identity seen by the query's camera when that camera is known (!= -1).
+
+    Element-wise with broadcasting, on NumPy arrays or torch tensors (any device): e.g.
+    (c, 1) query columns against (1, g) gallery rows give a (c, g) mask."""
+    junk = gallery_ids == -1
+    if same_camera_junk:
+        junk = junk | ((gallery_ids == query_ids) & (gallery_cams == query_cams)
+                       & (query_cams != -1))
+    return junk
+
+
+def positive_mask(query_ids: Any, gallery_ids: Any, junk: Any) -> Any:
+    """True where a gallery item is a correct match: the query's identity, not junk, and
+    the query's identity known (!= -1). Broadcasts like :func:`junk_mask`."""
+    return (gallery_ids == query_ids) & ~junk & (query_ids != -1)
 
 
 def ranking_per_query(distances: torch.Tensor, query_ids: torch.Tensor, gallery_ids: torch.Tensor,

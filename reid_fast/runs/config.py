@@ -17,6 +17,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from ..atomic import write_text
 from ..ops.params import DEFAULT_RERANK, RerankParams
 
 
@@ -121,7 +122,7 @@ class TrainConfig:
         return out
 
     def save(self, path: str | os.PathLike) -> None:
-        Path(path).write_text(json.dumps(self.to_dict(), indent=2) + "\n")
+        write_text(path, json.dumps(self.to_dict(), indent=2) + "\n")
 
 
 def _coerce(name: str, value: Any, default: Any) -> Any:

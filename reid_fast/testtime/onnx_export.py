@@ -10,7 +10,6 @@ from __future__ import annotations
 import copy
 import math
 import os
-import tempfile
 import time
 import warnings
 from dataclasses import asdict, dataclass
@@ -21,6 +20,7 @@ import torch
 from torch import nn
 
 from .. import validation
+from ..atomic import atomic_path
 
 INPUT_NAME = "images"
 OUTPUT_NAME = "embedding"
@@ -122,8 +122,8 @@ def export_onnx(
     The graph takes ``images`` (B, 3, H, W) float32 (normalised like the training images)
     and returns ``embedding`` (B, D) float32. It is traced from a float32 CPU copy of the
     model in eval mode; ``model`` itself (device, dtype, training mode) is left alone.
-    The file is written atomically: a temporary file in the same folder, checked, then
-    renamed over ``path``.
+    The file is written atomically (:func:`reid_fast.atomic.atomic_path`): a temporary file
+    in the same folder, checked, then renamed over ``path``.
 
     Args:
         model: a :class:`reid_fast.models.ReidModel` (or any module whose eval forward
@@ -186,11 +186,7 @@ def export_onnx(
 
     dynamic_axes = ({INPUT_NAME: {0: BATCH_AXIS}, OUTPUT_NAME: {0: BATCH_AXIS}}
                     if dynamic_batch else None)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp.onnx", dir=path.parent)
-    os.close(fd)
-    tmp = Path(tmp_name)
-    try:
+    with atomic_path(path) as tmp:
         with warnings.catch_warnings():
             # Expected noise: the TorchScript exporter's own deprecation notices, and the
             # tracer noting that ReidModel's input-shape check becomes a constant.
@@ -216,12 +212,6 @@ def export_onnx(
                     f"ONNX export of {path.name} does not match PyTorch: max |onnxruntime - "
                     f"torch| = {max_abs_diff:.3g} > atol {atol:g} (batch sizes {sizes}, "
                     f"opset {opset})")
-        with open(tmp, "rb+") as f:
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
 
     input_shape = (BATCH_AXIS if dynamic_batch else batch_size, 3, height, width)
     return ExportReport(path=path, opset=opset, input_shape=input_shape,

@@ -20,6 +20,7 @@ import torch.distributed as dist
 from torch import nn
 from tqdm.auto import tqdm
 
+from ..atomic import write_text
 from ..augment import AugmentConfig, EvalTransform, TrainAugment
 from ..data.loader import BatchLoader
 from ..data.records import relabel
@@ -370,7 +371,7 @@ class Trainer:
     def _finish(self, final: dict, seconds: float) -> dict:
         summary = {"seconds": round(seconds, 1), "device": str(self.device),
                    "world_size": self.ctx.world_size, "evaluations": self.evaluations}
-        (self.run_dir / "final_eval.json").write_text(json.dumps(final, indent=2) + "\n")
+        write_text(self.run_dir / "final_eval.json", json.dumps(final, indent=2) + "\n")
         steps = [r for r in self.log.read() if "loss" in r]
         losses = {"total": ([r["step"] for r in steps], [r["loss"] for r in steps])}
         for key in (steps[-1]["parts"] if steps else {}):

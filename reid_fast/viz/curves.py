@@ -7,6 +7,8 @@ from typing import Sequence
 
 from PIL import Image, ImageDraw
 
+from ..atomic import save_image
+
 _COLOURS = ((31, 119, 180), (214, 39, 40), (44, 160, 44), (148, 103, 189), (255, 127, 14))
 
 
@@ -60,4 +62,4 @@ def plot_training_curves(path: str | os.PathLike,
     draw = ImageDraw.Draw(image)
     _panel(draw, (60, 30, width // 2 - 20, height - 40), "training loss", losses, "step")
     _panel(draw, (width // 2 + 50, 30, width - 20, height - 40), "evaluation (%)", scores, "epoch")
-    image.save(path)
+    save_image(path, image)

@@ -33,6 +33,8 @@ from PIL import Image, ImageDraw, ImageFont
 
 from .. import validation
 from ..atomic import atomic_write
+from ..ops.ranking import junk_mask, positive_mask
+from ..ops.topk_rows import topk_rows
 from ._colors import (
     BLACK,
     CORRECT_GREEN,
@@ -378,30 +380,15 @@ def write_ranked_list_html(path: str | os.PathLike[str],
     return out
 
 
-def _top_stable(row: np.ndarray, top: int) -> np.ndarray:
-    """Indices of the ``top`` smallest values of ``row``, ascending, ties to the lower
-    index; partitions first and sorts only the candidates (all values <= the top-th
-    smallest, so boundary ties are resolved by index)."""
-    if top < row.shape[0]:
-        kth = row[np.argpartition(row, top - 1)[top - 1]]
-        candidates = np.flatnonzero(row <= kth)
-    else:
-        candidates = np.arange(row.shape[0])
-    order = np.argsort(row[candidates], kind="stable")
-    return candidates[order[:top]].astype(np.int64)
-
-
 def ranked_lists(distances: Any, query_ids: Any, gallery_ids: Any, query_cams: Any,
                  gallery_cams: Any, *, same_camera_junk: bool, top: int = 10,
                  queries: Sequence[int] | None = None) -> list[dict[str, Any]]:
     """The top-``top`` gallery items of selected queries, best first, junk included but
     flagged (the junk rule of :func:`reid_fast.eval.metrics.evaluate_ranking`).
 
-    Order: increasing distance, ties to the lower gallery index (a stable sort), found
-    with ``np.argpartition`` and a sort of the candidates only.
-
-    Junk: gallery identity -1; and with ``same_camera_junk``, an item with the query's
-    identity seen by the query's camera, when that camera is known (!= -1).
+    Order: increasing distance, ties to the lower gallery index (:func:`reid_fast.topk_rows`
+    on the selected rows in float32). Junk and correct items:
+    :func:`reid_fast.ops.ranking.junk_mask` and :func:`~reid_fast.ops.ranking.positive_mask`.
 
     Args:
         distances: (q, g) float NumPy array or torch tensor (any device; only the
@@ -453,15 +440,13 @@ def ranked_lists(distances: Any, query_ids: Any, gallery_ids: Any, query_cams: A
     if not np.isfinite(rows).all():
         raise ValueError("distances must be finite in the selected rows; got NaN or Inf")
 
+    _, orders = topk_rows(rows.astype(np.float32), top)
     out = []
     for n, i in enumerate(selected):
         i = int(i)
-        order = _top_stable(rows[n], top)
-        ids, cams = gid[order], gcam[order]
-        junk = ids == -1
-        if same_camera_junk and qcam[i] != -1:
-            junk |= (ids == qid[i]) & (cams == qcam[i])
-        correct = (ids == qid[i]) & ~junk & (qid[i] != -1)
+        order = orders[n]
+        junk = junk_mask(qid[i], qcam[i], gid[order], gcam[order], same_camera_junk)
+        correct = positive_mask(qid[i], gid[order], junk)
         out.append({"query": i, "gallery": order, "junk": junk, "correct": correct,
                     "distances": rows[n][order]})
     return out

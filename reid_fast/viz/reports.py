@@ -11,6 +11,7 @@ import numpy as np
 import torch
 from PIL import Image
 
+from ..atomic import save_image
 from ..augment import EvalTransform
 from .heatmap import activation_maps, heatmap_sheet
 from .ranked_list import (
@@ -62,8 +63,7 @@ def ranked_list_report(distances: Any, features: Any, *, queries: Sequence[int],
         sheets.append((caption, sheet))
     out: dict[str, Any] = {"png": None, "html": None, "queries": len(sheets)}
     if png:
-        Path(png).parent.mkdir(parents=True, exist_ok=True)
-        ranked_list_grid([s for _, s in sheets[:png_rows]]).save(png)
+        save_image(png, ranked_list_grid([s for _, s in sheets[:png_rows]]))
         out["png"] = str(png)
     if html:
         out["html"] = str(write_ranked_list_html(html, sheets, title))
@@ -81,7 +81,4 @@ def heatmap_report(model: torch.nn.Module, image_paths: Sequence[str], image_siz
                        for p in image_paths])
     batch = torch.from_numpy(images).permute(0, 3, 1, 2).to(device)
     heats = activation_maps(model, EvalTransform(image_size)(batch)).cpu().numpy()
-    output = Path(output)
-    output.parent.mkdir(parents=True, exist_ok=True)
-    heatmap_sheet(images, heats).save(output)
-    return output
+    return save_image(output, heatmap_sheet(images, heats))

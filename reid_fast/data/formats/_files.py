@@ -9,6 +9,7 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
+from ...atomic import save_image, write_text
 from ..records import ImageRecord
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp")
@@ -98,8 +99,7 @@ def tracks_of(records: Sequence[ImageRecord], names: Sequence[str]) -> list[list
 
 def write_lines(path: str, lines: Iterable[str]) -> None:
     """A text file with one line per item."""
-    with open(path, "w", encoding="utf-8") as f:
-        f.writelines(line + "\n" for line in lines)
+    write_text(path, "".join(line + "\n" for line in lines), sync=False)
 
 
 def save_jpeg(path: str, image: np.ndarray, record: ImageRecord) -> None:
@@ -113,4 +113,4 @@ def save_jpeg(path: str, image: np.ndarray, record: ImageRecord) -> None:
             f"read_image({record.path!r}) must return an (H, W, 3) uint8 array, "
             f"got shape {array.shape} dtype {array.dtype}"
         )
-    Image.fromarray(array).save(path, format="JPEG", quality=95)
+    save_image(path, Image.fromarray(array), sync=False, quality=95)

@@ -32,6 +32,7 @@ from xml.sax.saxutils import quoteattr
 
 import numpy as np
 
+from ...atomic import atomic_write
 from ..records import UNKNOWN, ImageRecord, ReidDataset
 from ._files import (
     check_listed,
@@ -213,8 +214,7 @@ def _write_label_xml(path: str, element: str, records: Sequence[ImageRecord], na
             f"cameraID={quoteattr(_number(record.camid, 3, 'c'))} />"
         )
     lines += ["</Items>", f"</{element}>", ""]
-    with open(path, "wb") as f:
-        f.write("\n".join(lines).encode(XML_CODEC))
+    atomic_write(path, lambda f: f.write("\n".join(lines).encode(XML_CODEC)), sync=False)
 
 
 def write_aicity(
