@@ -13,7 +13,14 @@ batch loader.
 from __future__ import annotations
 
 from .cache import ImageCache
-from .formats import LAYOUTS, detect_layout, load_dataset, load_datasets, merge_datasets
+from .formats import (
+    LAYOUTS,
+    detect_layout,
+    load_dataset,
+    load_datasets,
+    merge_datasets,
+    register_layout,
+)
 from .loader import BatchLoader
 from .records import UNKNOWN, ImageRecord, ReidDataset, count_ids, relabel
 from .samplers import (
@@ -41,6 +48,7 @@ __all__ = [
     "build_sampler",
     "count_ids",
     "detect_layout",
+    "register_layout",
     "load_dataset",
     "load_datasets",
     "merge_datasets",

@@ -10,18 +10,23 @@ from __future__ import annotations
 
 from .classification import CrossEntropyLabelSmooth
 from .combined import (
+    LOSS_KINDS,
     LOSSES,
     SOURCES,
+    LossKind,
+    LossOptions,
     LossSpec,
     LossTerm,
     ReidLoss,
     build_loss,
     parse_loss_spec,
+    register_loss,
 )
 from .margin import ArcFace, CosFace
 from .metric import TRIPLET_METRICS, CircleLoss, InstanceLoss, TripletLoss
 
 __all__ = [
+    "LOSS_KINDS",
     "LOSSES",
     "SOURCES",
     "TRIPLET_METRICS",
@@ -30,10 +35,13 @@ __all__ = [
     "CosFace",
     "CrossEntropyLabelSmooth",
     "InstanceLoss",
+    "LossKind",
+    "LossOptions",
     "LossSpec",
     "LossTerm",
     "ReidLoss",
     "TripletLoss",
     "build_loss",
     "parse_loss_spec",
+    "register_loss",
 ]

@@ -4,12 +4,14 @@ short spec such as ``"ce+triplet"`` or ``"ce=1,triplet=0.5,circle=1"``."""
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING, Callable, Mapping, NamedTuple, Union
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Callable, Mapping, NamedTuple, Union
 
 import torch
 from torch import nn
 
 from .. import validation
+from ..registry import Registry
 from .classification import CrossEntropyLabelSmooth
 from .margin import ArcFace, CosFace
 from .metric import CircleLoss, InstanceLoss, TripletLoss
@@ -17,12 +19,75 @@ from .metric import CircleLoss, InstanceLoss, TripletLoss
 if TYPE_CHECKING:
     from ..models.output import ModelOutput
 
-LOSSES: tuple[str, ...] = ("ce", "triplet", "circle", "instance", "arcface", "cosface")
-"""Loss names :func:`build_loss` accepts. ``ce`` reads the model's logits; the others
-read its features (``arcface`` and ``cosface`` carry their own class weights)."""
-
 SOURCES: tuple[str, ...] = ("logits", "features")
 """The :class:`ModelOutput` field a loss term reads."""
+
+
+@dataclass(frozen=True)
+class LossOptions:
+    """What a loss factory may read: the training set's size and the losses' options
+    (the defaults of :func:`build_loss`)."""
+
+    num_classes: int
+    feat_dim: int
+    label_smoothing: float = 0.1
+    triplet_margin: float | None = 0.3
+    circle_m: float = 0.25
+    circle_gamma: float = 64.0
+    instance_gamma: float = 1.0
+    arc_scale: float = 30.0
+    arc_margin: float = 0.5
+    cos_scale: float = 30.0
+    cos_margin: float = 0.35
+
+
+@dataclass(frozen=True)
+class LossKind:
+    """A registered loss: ``build(options)`` returns the module, which reads
+    ``output.<source>`` (one of :data:`SOURCES`) and the labels."""
+
+    build: Callable[[LossOptions], nn.Module]
+    source: str
+
+
+LOSS_KINDS: Registry[LossKind] = Registry("loss")
+"""Every loss a spec may name (``--loss`` of ``reid-fast train``)."""
+
+
+def register_loss(name: str, *, source: str = "features", replace: bool = False
+                  ) -> Callable[[Callable[[LossOptions], nn.Module]], Callable[[LossOptions], nn.Module]]:
+    """Decorator: register ``build(options: LossOptions) -> nn.Module`` as the loss
+    ``name`` (lower case: specs are case-insensitive), reading ``output.<source>``::
+
+        @reid_fast.losses.register_loss("center")
+        def center_loss(options):
+            return CenterLoss(options.num_classes, options.feat_dim)
+
+    The factory is returned unchanged."""
+    validation.one_of("source", source, SOURCES)
+    if isinstance(name, str) and name != name.lower():
+        raise ValueError(f"loss name must be lower case (specs are case-insensitive), got {name!r}")
+
+    def register(build: Callable[[LossOptions], nn.Module]) -> Callable[[LossOptions], nn.Module]:
+        LOSS_KINDS.add(name, LossKind(build, source), replace=replace)
+        return build
+    return register
+
+
+for _name, _source, _build in (
+    ("ce", "logits", lambda o: CrossEntropyLabelSmooth(o.label_smoothing)),
+    ("triplet", "features", lambda o: TripletLoss(o.triplet_margin)),
+    ("circle", "features", lambda o: CircleLoss(o.circle_m, o.circle_gamma)),
+    ("instance", "features", lambda o: InstanceLoss(o.instance_gamma)),
+    ("arcface", "features", lambda o: ArcFace(o.feat_dim, o.num_classes, o.arc_scale, o.arc_margin)),
+    ("cosface", "features", lambda o: CosFace(o.feat_dim, o.num_classes, o.cos_scale, o.cos_margin)),
+):
+    register_loss(_name, source=_source)(_build)
+
+LOSSES: tuple[str, ...] = tuple(LOSS_KINDS)
+"""The built-in losses (:data:`LOSS_KINDS` also holds those users register). ``ce`` reads
+the model's logits; the others read its features (``arcface`` and ``cosface`` carry their
+own class weights)."""
 
 LossSpec = Union[str, Mapping[str, float]]
 
@@ -105,7 +170,7 @@ def parse_loss_spec(spec: LossSpec) -> dict[str, float]:
         spec: a string of terms separated by ``+`` or ``,``, each ``name`` (weight 1) or
             ``name=weight`` (``"ce+triplet"``, ``"ce=1,triplet=0.5,circle=1"``), or a
             mapping name -> weight (``{"ce": 1.0, "arcface": 0.5}``). Names are those of
-            :data:`LOSSES`, each at most once; weights are finite numbers > 0.
+            :data:`LOSS_KINDS`, each at most once; weights are finite numbers > 0.
 
     Returns:
         name -> weight as floats, in the spec's order.
@@ -124,11 +189,13 @@ def parse_loss_spec(spec: LossSpec) -> dict[str, float]:
             f"spec must be a str or a mapping name -> weight; got {type(spec).__name__}"
         )
     if not items:
-        raise ValueError(f"spec must name at least one loss of {', '.join(LOSSES)}; got {spec!r}")
+        raise ValueError(f"spec must name at least one loss of {', '.join(LOSS_KINDS)}; "
+                         f"got {spec!r}")
     weights: dict[str, float] = {}
     for name, weight in items:
-        if name not in LOSSES:
-            raise ValueError(f"unknown loss {name!r} in spec {spec!r}; valid: {', '.join(LOSSES)}")
+        if name not in LOSS_KINDS:
+            raise ValueError(f"unknown loss {name!r} in spec {spec!r}; valid: "
+                             f"{', '.join(LOSS_KINDS)}")
         if name in weights:
             raise ValueError(f"loss {name!r} appears twice in spec {spec!r}")
         weights[name] = validation.real(f"weight of loss {name!r}", weight, positive=True)
@@ -148,21 +215,7 @@ def _parse_item(item: str) -> tuple[str, float]:
         ) from None
 
 
-def build_loss(
-    spec: LossSpec,
-    *,
-    num_classes: int,
-    feat_dim: int,
-    label_smoothing: float = 0.1,
-    triplet_margin: float | None = 0.3,
-    circle_m: float = 0.25,
-    circle_gamma: float = 64.0,
-    instance_gamma: float = 1.0,
-    arc_scale: float = 30.0,
-    arc_margin: float = 0.5,
-    cos_scale: float = 30.0,
-    cos_margin: float = 0.35,
-) -> ReidLoss:
+def build_loss(spec: LossSpec, *, num_classes: int, feat_dim: int, **options: Any) -> ReidLoss:
     """The :class:`ReidLoss` a spec describes (see :func:`parse_loss_spec`).
 
     Args:
@@ -170,27 +223,17 @@ def build_loss(
             ``{"ce": 1.0, "arcface": 0.5}``.
         num_classes: identities in the training set (ArcFace / CosFace class weights).
         feat_dim: size of ``ModelOutput.features`` (ArcFace / CosFace class weights).
-        label_smoothing: epsilon of ``ce``.
-        triplet_margin: margin of ``triplet`` (batch-hard, Euclidean); None for the soft
-            margin.
-        circle_m, circle_gamma: ``circle``'s margin and scale.
-        instance_gamma: ``instance``'s scale.
-        arc_scale, arc_margin: ``arcface``'s scale and angular margin.
-        cos_scale, cos_margin: ``cosface``'s scale and cosine margin.
+        options: the other fields of :class:`LossOptions`: ``label_smoothing`` (epsilon
+            of ``ce``), ``triplet_margin`` (batch-hard, Euclidean; None for the soft
+            margin), ``circle_m`` / ``circle_gamma``, ``instance_gamma``, ``arc_scale`` /
+            ``arc_margin``, ``cos_scale`` / ``cos_margin``.
 
     The returned module's parameters (those of arcface / cosface) live on the CPU:
     move it to the model's device and give its parameters to the optimiser.
     """
-    builders: dict[str, Callable[[], tuple[nn.Module, str]]] = {
-        "ce": lambda: (CrossEntropyLabelSmooth(label_smoothing), "logits"),
-        "triplet": lambda: (TripletLoss(triplet_margin), "features"),
-        "circle": lambda: (CircleLoss(circle_m, circle_gamma), "features"),
-        "instance": lambda: (InstanceLoss(instance_gamma), "features"),
-        "arcface": lambda: (ArcFace(feat_dim, num_classes, arc_scale, arc_margin), "features"),
-        "cosface": lambda: (CosFace(feat_dim, num_classes, cos_scale, cos_margin), "features"),
-    }
+    built = LossOptions(num_classes=num_classes, feat_dim=feat_dim, **options)
     terms = {}
     for name, weight in parse_loss_spec(spec).items():
-        loss, source = builders[name]()
-        terms[name] = LossTerm(loss, weight, source)
+        kind = LOSS_KINDS[name]
+        terms[name] = LossTerm(kind.build(built), weight, kind.source)
     return ReidLoss(terms)

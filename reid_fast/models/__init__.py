@@ -7,7 +7,14 @@ with :func:`load_pretrained` (or ``build_model(..., pretrained=path)``).
 
 from __future__ import annotations
 
-from .builder import ARCHS, build_backbone, build_model
+from .builder import (
+    ARCHS,
+    BACKBONES,
+    Backbone,
+    build_backbone,
+    build_model,
+    register_backbone,
+)
 from .densenet import DenseNet, densenet121
 from .heads import HEADS, BNNeckHead, ClassBlockHead, build_head
 from .output import ModelOutput
@@ -30,6 +37,8 @@ from .resnet import (
 
 __all__ = [
     "ARCHS",
+    "BACKBONES",
+    "Backbone",
     "HEADS",
     "POOLS",
     "IBN",
@@ -53,6 +62,7 @@ __all__ = [
     "build_pooling",
     "densenet121",
     "load_pretrained",
+    "register_backbone",
     "resnet101",
     "resnet18",
     "resnet34",

@@ -4,45 +4,77 @@ from __future__ import annotations
 
 import os
 import warnings
+from dataclasses import dataclass
 from typing import Any, Callable
 
 from torch import nn
 
+from ..registry import Registry
 from . import densenet, resnet
 from .heads import build_head
 from .pooling import build_pooling
 from .pretrained import load_pretrained
 from .reid_model import ReidModel
 
-_BACKBONES: dict[str, Callable[..., nn.Module]] = {
-    "resnet_small": resnet.resnet_small,
-    "resnet18": resnet.resnet18,
-    "resnet34": resnet.resnet34,
-    "resnet50": resnet.resnet50,
-    "resnet101": resnet.resnet101,
-    "se_resnext101_32x4d": resnet.se_resnext101_32x4d,
-    "densenet121": densenet.densenet121,
-}
-ARCHS = tuple(_BACKBONES)
-_IBN_ARCHS = ("resnet_small", "resnet18", "resnet34", "resnet50", "resnet101")
+
+@dataclass(frozen=True)
+class Backbone:
+    """A registered backbone: ``factory(last_stride=..., **options)`` returns a freshly
+    initialised ``nn.Module`` mapping (B, 3, H, W) images to (B, C, h, w) feature maps,
+    with ``out_channels`` = C; ``ibn``: the factory takes ``ibn=True`` (IBN-a)."""
+
+    factory: Callable[..., nn.Module]
+    ibn: bool = False
+
+
+BACKBONES: Registry[Backbone] = Registry("arch")
+"""Every backbone ``build_model`` knows, by name (``--arch`` of ``reid-fast train``)."""
+
+
+def register_backbone(name: str, *, ibn: bool = False, replace: bool = False
+                      ) -> Callable[[Callable[..., nn.Module]], Callable[..., nn.Module]]:
+    """Decorator: register a backbone factory as ``name`` (see :class:`Backbone`)::
+
+        @reid_fast.models.register_backbone("tiny_cnn")
+        def tiny_cnn(*, last_stride=2, width=16):
+            ...  # an nn.Module with out_channels
+
+    The factory is returned unchanged."""
+    def register(factory: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
+        BACKBONES.add(name, Backbone(factory, ibn), replace=replace)
+        return factory
+    return register
+
+
+for _name, _factory, _ibn in (
+    ("resnet_small", resnet.resnet_small, True),
+    ("resnet18", resnet.resnet18, True),
+    ("resnet34", resnet.resnet34, True),
+    ("resnet50", resnet.resnet50, True),
+    ("resnet101", resnet.resnet101, True),
+    ("se_resnext101_32x4d", resnet.se_resnext101_32x4d, False),
+    ("densenet121", densenet.densenet121, False),
+):
+    register_backbone(_name, ibn=_ibn)(_factory)
+
+ARCHS = tuple(BACKBONES)
+"""The built-in backbones (:data:`BACKBONES` also holds those users register)."""
 
 
 def build_backbone(arch: str, *, last_stride: int = 1, ibn: bool = False,
                    **backbone_options: Any) -> nn.Module:
-    """The backbone called ``arch`` (one of :data:`ARCHS`), freshly initialised.
+    """The backbone called ``arch`` (registered in :data:`BACKBONES`), freshly initialised.
 
-    ``ibn`` (IBN-a) exists for the ResNets only; ``backbone_options`` go to the factory
-    (``resnet_small``: ``widths``, ``layers``).
+    ``ibn`` (IBN-a) exists for the backbones registered with ``ibn=True`` (the ResNets);
+    ``backbone_options`` go to the factory (``resnet_small``: ``widths``, ``layers``).
     """
-    if arch not in _BACKBONES:
-        raise ValueError(f"unknown arch {arch!r}; valid archs: {', '.join(ARCHS)}")
+    backbone = BACKBONES.lookup(arch)
     if ibn:
-        if arch not in _IBN_ARCHS:
-            raise ValueError(
-                f"ibn=True needs a ResNet arch ({', '.join(_IBN_ARCHS)}), got {arch!r}"
-            )
+        if not backbone.ibn:
+            with_ibn = ", ".join(name for name, b in BACKBONES.items() if b.ibn)
+            raise ValueError(f"ibn=True needs a ResNet arch ({with_ibn}), got {arch!r}")
         backbone_options["ibn"] = True
-    return _BACKBONES[arch](last_stride=last_stride, **backbone_options)
+    return backbone.factory(last_stride=last_stride, **backbone_options)
 
 
 def build_model(
@@ -62,7 +94,7 @@ def build_model(
     float32 (move it with ``.to(device)``).
 
     Args:
-        arch: one of :data:`ARCHS`.
+        arch: a name registered in :data:`BACKBONES` (the built-ins: :data:`ARCHS`).
         num_classes: training identities (classifier width); 0 = no classifier.
         pool: one of :data:`reid_fast.models.pooling.POOLS`.
         head: ``"bnneck"`` (embedding = backbone channels) or ``"classblock"``

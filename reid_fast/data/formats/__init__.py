@@ -4,10 +4,11 @@ Every loader returns a :class:`~reid_fast.data.records.ReidDataset` with absolut
 paths. ``load_dataset(root)`` recognises the layout of ``root`` (:func:`detect_layout`)
 and loads it; ``load_datasets`` loads several roots and merges them (VehicleNet).
 
-Layout names (:data:`LAYOUTS`): ``aicity``, ``aicity-sim``, ``veri``, ``vehicleid``,
-``market``, ``folder``, ``manifest``. Detection tries them in the order manifest,
-aicity-sim, veri, aicity, vehicleid, market, folder (the most generic last); VeRi and
-AICity folders look alike and are told apart by their image names.
+Layouts are registered by name in :data:`LAYOUTS` (:func:`register_layout` adds a user's
+own). The built-ins: ``aicity``, ``aicity-sim``, ``veri``, ``vehicleid``, ``market``,
+``folder``, ``manifest``. Detection tries the layouts in registration order (built-ins:
+manifest, aicity-sim, veri, aicity, vehicleid, market), then the most generic, folder,
+last; VeRi and AICity folders look alike and are told apart by their image names.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import os
 from dataclasses import dataclass
 from typing import Any, Callable, Sequence
 
+from ...registry import Registry
 from ..records import ReidDataset
 from ._files import image_names, is_image_name, read_lines
 from .aicity import is_simulated, load_aicity, write_aicity
@@ -29,12 +31,33 @@ from .veri import load_veri, parse_veri_name, write_veri
 
 @dataclass(frozen=True)
 class Layout:
-    """A dataset layout: what its root holds, how to recognise it, how to load it."""
+    """A dataset layout: what its root holds, how to recognise it (``matches(root)``,
+    None: only chosen by name), how to load it (``load(root, **options)``)."""
 
     name: str
     expects: str
-    matches: Callable[[str], bool]
+    matches: Callable[[str], bool] | None
     load: Callable[..., ReidDataset]
+
+
+LAYOUTS: Registry[Layout] = Registry("layout")
+"""Every dataset layout, by name (``--layout`` of ``reid-fast train``)."""
+
+GENERIC_LAYOUT = "folder"
+"""The layout detection tries last: any folder of identity folders matches it."""
+
+
+def register_layout(name: str, *, expects: str, matches: Callable[[str], bool] | None = None,
+                    replace: bool = False
+                    ) -> Callable[[Callable[..., ReidDataset]], Callable[..., ReidDataset]]:
+    """Decorator: register a loader ``load(root, **options) -> ReidDataset`` as the layout
+    ``name``; ``expects`` says what its root holds (shown when nothing matches), and
+    ``matches(root)`` recognises it for :func:`detect_layout` (None: chosen by name
+    only). The loader is returned unchanged."""
+    def register(load: Callable[..., ReidDataset]) -> Callable[..., ReidDataset]:
+        LAYOUTS.add(name, Layout(name, expects, matches, load), replace=replace)
+        return load
+    return register
 
 
 def _has(root: str, *entries: str) -> bool:
@@ -80,65 +103,63 @@ def _is_identity_folders(root: str) -> bool:
     return False
 
 
-LAYOUTS: dict[str, Layout] = {
-    layout.name: layout
-    for layout in (
-        Layout(
-            "manifest",
-            "a .csv file with columns path,id,camera[,track][,split], or a folder with train.csv "
-            "and/or query.csv + gallery.csv",
-            _is_manifest,
-            load_manifest,
+for _layout in (
+    Layout(
+        "manifest",
+        "a .csv file with columns path,id,camera[,track][,split], or a folder with train.csv "
+        "and/or query.csv + gallery.csv",
+        _is_manifest,
+        load_manifest,
+    ),
+    Layout(
+        "aicity-sim",
+        "image_train/ and a train_label.xml whose items carry colorID, typeID and orientation",
+        is_simulated,
+        lambda root, **options: load_aicity(root, simulated=True, **options),
+    ),
+    Layout(
+        "veri",
+        "image_train/, image_query/, image_test/ with names like 0002_c002_00030600_0.jpg "
+        "[, name_train.txt, name_query.txt, name_test.txt, test_track.txt]",
+        _veri_style_names,
+        load_veri,
+    ),
+    Layout(
+        "aicity",
+        "image_train/, image_query/, image_test/, train_label.xml, name_query.txt, name_test.txt "
+        "[, test_track.txt, train_track.txt, query_label.xml + test_label.xml]",
+        lambda root: _has(
+            root,
+            "image_train/",
+            "image_query/",
+            "image_test/",
+            "train_label.xml",
+            "name_query.txt",
+            "name_test.txt",
         ),
-        Layout(
-            "aicity-sim",
-            "image_train/ and a train_label.xml whose items carry colorID, typeID and orientation",
-            is_simulated,
-            lambda root, **options: load_aicity(root, simulated=True, **options),
-        ),
-        Layout(
-            "veri",
-            "image_train/, image_query/, image_test/ with names like 0002_c002_00030600_0.jpg "
-            "[, name_train.txt, name_query.txt, name_test.txt, test_track.txt]",
-            _veri_style_names,
-            load_veri,
-        ),
-        Layout(
-            "aicity",
-            "image_train/, image_query/, image_test/, train_label.xml, name_query.txt, name_test.txt "
-            "[, test_track.txt, train_track.txt, query_label.xml + test_label.xml]",
-            lambda root: _has(
-                root,
-                "image_train/",
-                "image_query/",
-                "image_test/",
-                "train_label.xml",
-                "name_query.txt",
-                "name_test.txt",
-            ),
-            lambda root, **options: load_aicity(root, simulated=False, **options),
-        ),
-        Layout(
-            "vehicleid",
-            "image/ and train_test_split/ (train_list.txt, test_list_800.txt, test_list_1600.txt, "
-            "test_list_2400.txt)",
-            lambda root: _has(root, "image/", "train_test_split/"),
-            load_vehicleid,
-        ),
-        Layout(
-            "market",
-            "bounding_box_train/, bounding_box_test/, query/ with names like 0002_c1s1_000451_03.jpg",
-            lambda root: _has(root, "bounding_box_train/", "bounding_box_test/", "query/"),
-            load_market,
-        ),
-        Layout(
-            "folder",
-            "one folder of images per identity, directly under the root or under train/, query/ and gallery/",
-            _is_identity_folders,
-            load_folder,
-        ),
-    )
-}
+        lambda root, **options: load_aicity(root, simulated=False, **options),
+    ),
+    Layout(
+        "vehicleid",
+        "image/ and train_test_split/ (train_list.txt, test_list_800.txt, test_list_1600.txt, "
+        "test_list_2400.txt)",
+        lambda root: _has(root, "image/", "train_test_split/"),
+        load_vehicleid,
+    ),
+    Layout(
+        "market",
+        "bounding_box_train/, bounding_box_test/, query/ with names like 0002_c1s1_000451_03.jpg",
+        lambda root: _has(root, "bounding_box_train/", "bounding_box_test/", "query/"),
+        load_market,
+    ),
+    Layout(
+        "folder",
+        "one folder of images per identity, directly under the root or under train/, query/ and gallery/",
+        _is_identity_folders,
+        load_folder,
+    ),
+):
+    LAYOUTS.add(_layout.name, _layout)
 
 
 def _contents(root: str, shown: int = 20) -> str:
@@ -165,9 +186,10 @@ def detect_layout(root: str | os.PathLike) -> str:
         raise ValueError(
             f"cannot recognise the dataset layout of the file {root!r}: a manifest must be a .csv file"
         )
-    for layout in LAYOUTS.values():
-        if layout.matches(root):
-            return layout.name
+    for name in sorted(LAYOUTS, key=lambda n: n == GENERIC_LAYOUT):  # stable: generic last
+        matches = LAYOUTS[name].matches
+        if matches is not None and matches(root):
+            return name
     expected = "\n".join(f"  {layout.name}: {layout.expects}" for layout in LAYOUTS.values())
     raise ValueError(
         f"cannot recognise the dataset layout of {root!r}, which contains: {_contents(root)}.\n"
@@ -180,9 +202,7 @@ def load_dataset(root: str | os.PathLike, layout: str | None = None, **options: 
     ``options`` go to the layout's loader (e.g. ``test_size`` for vehicleid)."""
     if layout is None:
         layout = detect_layout(root)
-    if layout not in LAYOUTS:
-        raise ValueError(f"layout must be one of {sorted(LAYOUTS)}, got {layout!r}")
-    return LAYOUTS[layout].load(root, **options)
+    return LAYOUTS.lookup(layout).load(root, **options)
 
 
 def load_datasets(
@@ -206,6 +226,8 @@ __all__ = [
     "LAYOUTS",
     "Layout",
     "detect_layout",
+    "register_layout",
+    "GENERIC_LAYOUT",
     "load_aicity",
     "load_dataset",
     "load_datasets",
