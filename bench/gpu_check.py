@@ -82,9 +82,10 @@ STAMP = REPO / "build" / "gpu_check_stamp.json"
 NATIVE_SOURCES = ("CMakeLists.txt", "pyproject.toml", "cmake", "csrc")
 
 # The CUDA op tests run first; then every other test file (those comparing CUDA with the CPU).
-OP_TEST_FILES = ("test_pairwise_distance.py", "test_knn.py", "test_topk_rows.py", "test_rerank.py",
-                 "test_rerank_errors.py", "test_jaccard.py", "test_metrics.py", "test_post.py",
-                 "test_errors.py", "test_native_call.py", "test_build_info.py")
+OP_TEST_FILES = ("ops/test_pairwise_distance.py", "ops/test_knn.py", "ops/test_topk_rows.py",
+                 "ops/test_rerank.py", "ops/test_rerank_errors.py", "ops/test_jaccard.py",
+                 "eval/test_metrics.py", "post/test_post.py", "ops/test_argument_errors.py",
+                 "ops/test_native_call.py", "native/test_build_info.py")
 PER_TEST_TIMEOUT = 60
 
 SANITIZER_TOOLS = ("memcheck", "racecheck", "synccheck", "initcheck")
@@ -385,7 +386,9 @@ def stage_cuda(kit: Kit, stage: Stage) -> None:
 def _test_parts() -> list[tuple[str, list[str], float]]:
     """The tests stage's two pytest runs: the CUDA op tests, then every other test file (the
     tests that compare CUDA with the CPU), with their shares of the stage's budget."""
-    others = sorted(p.name for p in (REPO / "tests").glob("test_*.py") if p.name not in OP_TEST_FILES)
+    others = sorted(p.relative_to(REPO / "tests").as_posix()
+                    for p in (REPO / "tests").rglob("test_*.py")
+                    if p.relative_to(REPO / "tests").as_posix() not in OP_TEST_FILES)
     return [("ops", [f"tests/{name}" for name in OP_TEST_FILES], 0.6),
             ("cuda vs cpu", [f"tests/{name}" for name in others], 1.0)]
 

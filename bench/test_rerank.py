@@ -107,7 +107,7 @@ def test_rerank_aicity_ours(benchmark, record, request, config):
 def _agreement(ours: np.ndarray, reference: np.ndarray) -> dict:
     """How closely our float32 result matches the float64 reference. At this size some
     rows have near-ties (~1e-6) at the k1 + 1 / h + 1 / k2 boundaries, where float32 and
-    float64 may legitimately pick different neighbours (tests/test_rerank.py draws inputs
+    float64 may legitimately pick different neighbours (tests/ops/test_rerank.py draws inputs
     without them), so a small fraction of entries may differ by more than 1e-4."""
     error = np.abs(ours.astype(np.float64) - reference)
     top1_ours = np.argmin(ours, axis=1)
@@ -140,7 +140,7 @@ def test_rerank_aicity_reference(benchmark, record, request):
     if ours is not None:
         agreement = _agreement(ours, result)
         fields["agreement_with_ours"] = agreement
-        # A loose sanity check (the exact agreement is tests/test_rerank.py's job).
+        # A loose sanity check (the exact agreement is tests/ops/test_rerank.py's job).
         assert agreement["fraction_within_1e-3"] > 0.99, agreement
     del result
     if not request.config.getoption("--reid-no-memory"):

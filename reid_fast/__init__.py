@@ -1,7 +1,11 @@
 """reid_fast: fast vehicle and person re-identification.
 
-The array ops accept torch tensors, NumPy arrays and CuPy arrays (on CPU or CUDA) and
-return results of the same kind on the same device.
+The public API: the array ops (they accept torch tensors, NumPy arrays and CuPy arrays,
+on CPU or CUDA, and return results of the same kind on the same device), the re-ranking
+parameters, the inference API (``model = reid_fast.load(RUN)``; ``model.embed(images)``)
+and the build status. Subpackages: ``reid_fast.data``, ``.models``, ``.losses``,
+``.augment``, ``.eval``, ``.post``, ``.viz``, ``.train``, ``.testtime``, ``.cli``
+(docs/design.md 1).
 """
 
 from __future__ import annotations
@@ -10,13 +14,17 @@ from ._build import build_info, cuda_available, cuda_status
 from .ops.distance import METRICS, pairwise_distance
 from .ops.jaccard import SparseRows, jaccard_distance, jaccard_distance_batched
 from .ops.knn import knn
+from .ops.params import RerankParams
 from .ops.rerank import rerank, rerank_distances, rerank_similarities
 from .ops.topk_rows import topk_rows
+from .testtime.embedder import Embedder, load
 
 __version__ = "0.1.0"
 
 __all__ = [
     "METRICS",
+    "Embedder",
+    "RerankParams",
     "SparseRows",
     "build_info",
     "cuda_available",
@@ -24,6 +32,7 @@ __all__ = [
     "jaccard_distance",
     "jaccard_distance_batched",
     "knn",
+    "load",
     "pairwise_distance",
     "rerank",
     "rerank_distances",

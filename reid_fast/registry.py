@@ -5,12 +5,18 @@ its own entries when the module that defines them is imported; a user's module a
 with the decorators built on it (``reid_fast.models.register_backbone``,
 ``reid_fast.data.register_layout``, ``reid_fast.losses.register_loss``), without editing
 the package. The command line takes its choices from the registries, and ``reid-fast
-train --plugins MODULE`` imports a user's module first (docs/design.md 11).
+train --plugins MODULE`` imports a user's module first (:func:`import_plugins`; the run
+records it, so later commands on the run import it too; docs/design.md 11).
 """
 
 from __future__ import annotations
 
-from typing import Iterator, Mapping, TypeVar
+import importlib
+import importlib.util
+import sys
+from pathlib import Path
+from types import ModuleType
+from typing import Iterator, Mapping, Sequence, TypeVar
 
 T = TypeVar("T")
 
@@ -59,3 +65,40 @@ class Registry(Mapping[str, T]):
 
     def __repr__(self) -> str:
         return f"Registry({self.kind!r}: {', '.join(self._entries)})"
+
+
+def import_plugins(plugins: Sequence[str]) -> list[ModuleType]:
+    """Import the user modules that register backbones, layouts or losses (each once).
+
+    Each item is an importable module name (``my_lab.backbones``) or the path of a ``.py``
+    file (loaded as a module named after the file). Returns the modules.
+    """
+    if isinstance(plugins, (str, bytes)) or not isinstance(plugins, Sequence):
+        raise TypeError(f"plugins must be a sequence of module names or .py paths, got "
+                        f"{type(plugins).__name__} {plugins!r}")
+    modules = []
+    for plugin in plugins:
+        if not isinstance(plugin, str) or not plugin:
+            raise TypeError(f"plugins must hold module names or .py paths, got {plugin!r}")
+        if plugin.endswith(".py"):
+            modules.append(_import_file(Path(plugin).resolve()))
+        else:
+            modules.append(importlib.import_module(plugin))
+    return modules
+
+
+def _import_file(path: Path) -> ModuleType:
+    for module in list(sys.modules.values()):
+        if getattr(module, "__file__", None) == str(path):
+            return module
+    if not path.is_file():
+        raise FileNotFoundError(f"plugin file not found: {path}")
+    spec = importlib.util.spec_from_file_location(path.stem, path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[path.stem] = module
+    try:
+        spec.loader.exec_module(module)
+    except BaseException:
+        del sys.modules[path.stem]
+        raise
+    return module

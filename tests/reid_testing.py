@@ -393,7 +393,7 @@ def assert_row_max_close(row_max: np.ndarray, reference: np.ndarray, tol: np.nda
 
 
 # --------------------------------------------------------------------------------------
-# Checks run in a child process with another OpenMP thread count (tests/test_threads.py)
+# Checks run in a child process with another OpenMP thread count (tests/native/test_threads.py)
 # --------------------------------------------------------------------------------------
 
 
@@ -464,7 +464,7 @@ def run_dtype_checks() -> None:
 
 
 # --------------------------------------------------------------------------------------
-# Re-ranking, Jaccard distance and topk_rows (tests/test_rerank.py, test_jaccard.py,
+# Re-ranking, Jaccard distance and topk_rows (tests/ops/test_rerank.py, test_jaccard.py,
 # test_topk_rows.py)
 # --------------------------------------------------------------------------------------
 

@@ -9,8 +9,6 @@ import sys
 from pathlib import Path
 from typing import Any, Callable
 
-import torch
-
 from ..ops.params import DEFAULT_RERANK
 
 USER_ERRORS = (FileNotFoundError, ValueError, TypeError)
@@ -34,12 +32,6 @@ def add_rerank(p: argparse.ArgumentParser) -> None:
     p.add_argument("--k2", type=int, default=DEFAULT_RERANK.k2, help="re-ranking k2")
     p.add_argument("--lambda", dest="lambda_", type=float, default=DEFAULT_RERANK.lambda_,
                    help="re-ranking lambda")
-
-
-def device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)
 
 
 def run(main: Callable[[argparse.Namespace], Any], args: argparse.Namespace) -> int:

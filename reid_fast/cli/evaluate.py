@@ -8,6 +8,7 @@ import argparse
 import csv
 
 from ..atomic import atomic_write
+from ..devices import resolve_device
 from ..testtime.chain import distances_for, evaluate_distances
 from ..testtime.feature_file import load_features
 from . import _common
@@ -26,7 +27,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def evaluate(args: argparse.Namespace) -> None:
     features = load_features(args.features)
-    distances = distances_for(features, args.distances, _common.device(args.device))
+    distances = distances_for(features, args.distances, resolve_device(args.device))
     metrics = evaluate_distances(distances, features)
     if args.per_query:
         columns = metrics.per_query()

@@ -7,6 +7,7 @@ import argparse
 import time
 from pathlib import Path
 
+from ..devices import resolve_device
 from ..runs.datasets import evaluation_data
 from ..testtime.extraction import extract_dataset
 from ..testtime.feature_file import save_features, save_mat
@@ -35,7 +36,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def extract(args: argparse.Namespace) -> None:
-    device = _common.device(args.device)
+    device = resolve_device(args.device)
     trained = load_run(args.run, device)
     dataset, reader, key = evaluation_data(trained.config, args.data or None, args.layout)
     start = time.perf_counter()

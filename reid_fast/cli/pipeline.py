@@ -16,6 +16,7 @@ from pathlib import Path
 
 from ..atomic import write_text
 from ..data.formats import load_dataset
+from ..devices import resolve_device
 from ..eval.submission import ranked_gallery, write_aicity_submission
 from ..runs.datasets import synthetic_vehicles
 from ..testtime.chain import (
@@ -72,7 +73,7 @@ def _aicity_copy(cfg, output: Path) -> Path:
 
 
 def pipeline(args: argparse.Namespace) -> None:
-    device = _common.device(args.device)
+    device = resolve_device(args.device)
     output = Path(args.output)
     output.mkdir(parents=True, exist_ok=True)
     trained = [load_run(run, device) for run in args.runs]

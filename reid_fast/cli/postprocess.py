@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 
+from ..devices import resolve_device
 from ..testtime.chain import PostConfig, post_process_features
 from ..testtime.feature_file import FeatureSet, load_features, save_features
 from . import _common
@@ -46,7 +47,7 @@ def postprocess(args: argparse.Namespace) -> None:
     features = load_features(args.features)
     cfg = post_config(args)
     steps: list[str] = []
-    query, gallery = post_process_features(features, cfg, _common.device(args.device),
+    query, gallery = post_process_features(features, cfg, resolve_device(args.device),
                                            on_step=lambda step, *_: steps.append(step))
     meta = dict(features.meta, post=cfg.as_dict())
     path = save_features(FeatureSet(features.query.replace(query), features.gallery.replace(gallery),

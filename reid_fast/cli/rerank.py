@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 
+from ..devices import resolve_device
 from ..testtime.chain import PostConfig, camera_penalties, chain_distances
 from ..testtime.feature_file import DistanceMatrix, load_features, save_distances
 from . import _common
@@ -29,7 +30,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def rerank(args: argparse.Namespace) -> None:
     features = load_features(args.features)
-    device = _common.device(args.device)
+    device = resolve_device(args.device)
     cfg = PostConfig(camera_penalty=args.camera_penalty, k1=args.k1, k2=args.k2, lambda_=args.lambda_)
     penalties = camera_penalties(features, cfg.camera_penalty, device)
     distances = chain_distances(features.query.tensor(device), features.gallery.tensor(device),

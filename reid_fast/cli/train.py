@@ -9,10 +9,19 @@ trains with DistributedDataParallel. ``--resume RUN_DIR`` continues a run exactl
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
-from ..runs.config import TrainConfig, build_parser, config_from_args, load_config_file
+from ..registry import import_plugins
+from ..runs.config import (
+    TrainConfig,
+    build_parser,
+    command_line_plugins,
+    config_from_args,
+    load_config_file,
+)
 from ..train.trainer import Trainer
+from . import _common
 
 
 def _resume_config(args) -> TrainConfig:
@@ -21,7 +30,7 @@ def _resume_config(args) -> TrainConfig:
     run_dir = run.parent if run.is_file() else run
     stored = run_dir / "config.json"
     if not stored.is_file():
-        raise SystemExit(f"--resume {args.resume}: no config.json in {run_dir}")
+        raise FileNotFoundError(f"--resume {args.resume}: no config.json in {run_dir}")
     return config_from_args(args, base=load_config_file(stored))
 
 
@@ -43,11 +52,16 @@ def format_summary(summary: dict) -> str:
     return "\n".join(lines)
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+def train(args) -> None:
     cfg = _resume_config(args) if args.resume else config_from_args(args)
-    trainer = Trainer(cfg)
-    summary = trainer.run()
+    summary = Trainer(cfg).run()
     if "evaluations" in summary:
         print(json.dumps(summary, indent=2) if args.json else format_summary(summary), flush=True)
-    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    # The plugins named on the command line register their backbones, layouts and losses
+    # before the parser takes its choices from the registries.
+    import_plugins(command_line_plugins(argv))
+    return _common.run(train, build_parser().parse_args(argv))

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 
+from ..devices import resolve_device
 from ..testtime.chain import distances_for
 from ..testtime.feature_file import load_features
 from ..testtime.run_model import load_run
@@ -40,7 +41,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def visualize(args: argparse.Namespace) -> None:
     if args.what == "heatmap":
-        device = _common.device(args.device)
+        device = resolve_device(args.device)
         trained = load_run(args.run, device)
         path = heatmap_report(trained.model, args.images, trained.image_size, args.output, device)
         _common.emit(args, f"wrote {path}", {"output": str(path), "images": len(args.images)})

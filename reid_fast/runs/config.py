@@ -15,13 +15,21 @@ import os
 import tomllib
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any
+import sys
+from typing import Any, Callable, Sequence
 
 from ..atomic import write_text
+from ..data.formats import LAYOUTS
+from ..losses import LOSS_KINDS
+from ..models import BACKBONES
+from ..registry import import_plugins
 from ..ops.params import DEFAULT_RERANK, RerankParams
 
 
-def _opt(default: Any, section: str, help: str, choices: tuple | None = None, **kw: Any) -> Any:
+def _opt(default: Any, section: str, help: str | Callable[[], str],
+         choices: tuple | Callable[[], tuple] | None = None, **kw: Any) -> Any:
+    """A field with its section, ``--help`` text and choices; help and choices may be
+    callables, evaluated when the parser is built (registries: what plugins added)."""
     meta = {"section": section, "help": help, "choices": choices}
     if isinstance(default, (list, tuple)):
         return field(default_factory=lambda: list(default), metadata=meta, **kw)
@@ -38,8 +46,7 @@ class TrainConfig:
                       "VehicleNet-style; the first is evaluated); empty = the built-in "
                       "synthetic vehicles")
     layout: str = _opt("auto", "data", "layout of the dataset roots (auto-detected by default)",
-                       ("auto", "aicity", "aicity-sim", "veri", "vehicleid", "market", "folder",
-                        "manifest"))
+                       lambda: ("auto", *LAYOUTS))
     synthetic: bool = _opt(False, "data", "also merge the synthetic vehicles into the training "
                            "data of real roots (the AICity recipe's real + synthetic)")
     synthetic_train_ids: int = _opt(0, "data", "synthetic training identities (0 = dataset default)")
@@ -52,7 +59,7 @@ class TrainConfig:
     instances: int = _opt(4, "data", "images per identity in a PK batch")
     batch_size: int = _opt(64, "data", "images per step on each process")
     # model
-    arch: str = _opt("resnet_small", "model", "backbone")
+    arch: str = _opt("resnet_small", "model", "backbone", lambda: tuple(BACKBONES))
     pool: str = _opt("avg", "model", "pooling", ("avg", "max", "avgmax", "gem"))
     head: str = _opt("bnneck", "model", "head", ("bnneck", "classblock"))
     embedding_dim: int = _opt(512, "model", "class-block embedding size")
@@ -61,8 +68,8 @@ class TrainConfig:
     ibn: bool = _opt(False, "model", "IBN-a ResNet")
     pretrained: str = _opt("", "model", "ImageNet weights (torchvision-format state dict) to load")
     # loss
-    loss: str = _opt("ce+triplet", "loss", "loss terms and weights, e.g. ce+triplet or "
-                     "ce=1,circle=0.5 (ce, triplet, circle, instance, arcface, cosface)")
+    loss: str = _opt("ce+triplet", "loss", lambda: "loss terms and weights, e.g. ce+triplet or "
+                     f"ce=1,circle=0.5 ({', '.join(LOSS_KINDS)})")
     label_smoothing: float = _opt(0.1, "loss", "cross-entropy label smoothing")
     triplet_margin: float = _opt(0.3, "loss", "triplet margin (0 = soft margin)")
     # augment
@@ -98,6 +105,9 @@ class TrainConfig:
     checkpoint_every: int = _opt(0, "train", "also checkpoint every N steps (0 = each epoch only)")
     max_steps: int = _opt(0, "train", "stop after this many steps in total (0 = all epochs)")
     log_every: int = _opt(10, "train", "steps between metric log lines")
+    plugins: list = _opt([], "train", "Python modules (names or .py paths) to import first: "
+                         "they may register backbones, dataset layouts and losses; the run "
+                         "records them for the commands that load it")
     progress: bool = _opt(True, "train", "progress bars")
     # eval
     eval_every: int = _opt(0, "eval", "evaluate every N epochs (0 = at the end only)")
@@ -202,10 +212,12 @@ def build_parser() -> argparse.ArgumentParser:
     for f in fields(TrainConfig):
         default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
         option = "--" + f.name.rstrip("_").replace("_", "-")
-        kw: dict[str, Any] = {"dest": f.name, "default": None, "help": f.metadata["help"]
+        help_text, choices = f.metadata["help"], f.metadata["choices"]
+        kw: dict[str, Any] = {"dest": f.name, "default": None,
+                              "help": (help_text() if callable(help_text) else help_text)
                               + f" (default: {default})"}
-        if f.metadata["choices"]:
-            kw["choices"] = f.metadata["choices"]
+        if choices:
+            kw["choices"] = choices() if callable(choices) else choices
         if isinstance(default, bool):
             kw["action"] = argparse.BooleanOptionalAction
         elif isinstance(default, list):
@@ -232,6 +244,17 @@ def config_from_args(args: argparse.Namespace, base: dict[str, Any] | None = Non
     return TrainConfig(**values)
 
 
+def command_line_plugins(argv: Sequence[str]) -> list[str]:
+    """The ``--plugins`` of a command line, read before the full parser is built."""
+    early = argparse.ArgumentParser(add_help=False)
+    early.add_argument("--plugins", nargs="*", default=[])
+    return early.parse_known_args(list(argv))[0].plugins
+
+
 def parse_config(argv: list[str] | None = None) -> tuple[TrainConfig, argparse.Namespace]:
+    """The configuration of a ``reid-fast train`` command line (``sys.argv[1:]`` for None),
+    after importing its ``--plugins``."""
+    argv = sys.argv[1:] if argv is None else argv
+    import_plugins(command_line_plugins(argv))
     args = build_parser().parse_args(argv)
     return config_from_args(args), args

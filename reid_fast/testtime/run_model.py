@@ -9,6 +9,7 @@ from pathlib import Path
 import torch
 
 from ..models import ReidModel, build_model
+from ..registry import import_plugins
 from ..runs.checkpoint import load_checkpoint
 from ..runs.config import TrainConfig
 
@@ -42,7 +43,8 @@ def config_from_dict(sections: dict) -> TrainConfig:
 
 def load_run(run: str | os.PathLike, device: str | torch.device = "cpu") -> TrainedRun:
     """Rebuild the model of a finished run from ``run/model.pt`` (or a ``model.pt`` path),
-    loaded with ``weights_only=True``, in eval mode on ``device``."""
+    loaded with ``weights_only=True``, in eval mode on ``device``; the run's ``plugins``
+    are imported first."""
     path = Path(run)
     if path.is_dir():
         path = path / "model.pt"
@@ -51,6 +53,7 @@ def load_run(run: str | os.PathLike, device: str | torch.device = "cpu") -> Trai
                                 "reid-fast train (it holds model.pt)")
     saved = load_checkpoint(path)
     cfg = config_from_dict(saved["config"])
+    import_plugins(cfg.plugins)  # the run's own backbone may come from a plugin
     model = build_model(cfg.arch, saved["num_classes"], pool=cfg.pool, head=cfg.head,
                         embedding_dim=cfg.embedding_dim, dropout=cfg.dropout,
                         last_stride=cfg.last_stride, ibn=cfg.ibn)

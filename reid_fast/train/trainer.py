@@ -28,6 +28,7 @@ from ..data.samplers import build_sampler
 from ..eval.embeddings import evaluate_features, extract_features
 from ..losses import build_loss
 from ..models import build_model
+from ..registry import import_plugins
 from ..runs.checkpoint import load_checkpoint, save_atomic
 from ..runs.config import TrainConfig
 from ..runs.datasets import PreparedData, prepare_data
@@ -73,6 +74,7 @@ class Trainer:
     """Trains ``cfg`` end to end: :meth:`run` returns the final summary (a dict)."""
 
     def __init__(self, cfg: TrainConfig) -> None:
+        import_plugins(cfg.plugins)
         self.cfg = cfg
         self.ctx = setup_distributed(cfg.device)
         self.device = self.ctx.device

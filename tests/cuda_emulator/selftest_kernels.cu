@@ -1,4 +1,4 @@
-// Kernels that check the emulator itself: correct ones whose results tests/test_cuda_emulator.py
+// Kernels that check the emulator itself: correct ones whose results tests/native/test_cuda_emulator.py
 // compares with hand-computed values, and ones with a planted defect that the emulator (or
 // AddressSanitizer) must report. Built with the same source transform as reid_fast's kernels.
 #include <cuda_runtime.h>

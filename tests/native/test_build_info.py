@@ -129,7 +129,7 @@ def test_cuda_tests_fail_where_torch_sees_a_gpu_that_reid_fast_cannot_use(tmp_pa
     report a driver error: a test marked cuda and a test using the cuda fixture both fail
     with the reason (as setup errors: pytest's non-zero status, never a skip); a CPU test
     still passes."""
-    tests = Path(__file__).resolve().parent
+    tests = Path(__file__).resolve().parent.parent
     (tmp_path / "conftest.py").write_text((tests / "conftest.py").read_text())
     (tmp_path / "simulate_broken_cuda.py").write_text(textwrap.dedent(f"""
         import torch

@@ -15,7 +15,7 @@ import pytest
 
 import reid_fast
 
-TESTS_DIR = Path(__file__).resolve().parent
+TESTS_DIR = Path(__file__).resolve().parent.parent
 
 
 def _run_child(code: str, env_updates: dict[str, str], tmp_path: Path) -> str:

@@ -1,4 +1,4 @@
-"""Worker of tests/test_train.py's two-process run (launched by torchrun): trains with
+"""Worker of tests/train/test_train.py's two-process run (launched by torchrun): trains with
 the command-line options it is given, then saves this rank's final weights to
 ``<out>/rank<N>.pt`` so the test can compare the replicas itself."""
 
