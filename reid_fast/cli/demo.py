@@ -9,12 +9,15 @@ one is usable (``--device cpu`` forces the CPU).
 from __future__ import annotations
 
 import argparse
-import json
 import time
 
 import torch
 
 import reid_fast
+
+from .. import validation
+from ..devices import resolve_device
+from . import _common
 
 
 def _timed(fn, device: torch.device) -> tuple[object, float]:
@@ -27,21 +30,27 @@ def _timed(fn, device: torch.device) -> tuple[object, float]:
     return result, time.perf_counter() - start
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="reid-fast demo", description=__doc__)
-    parser.add_argument("--queries", type=int, default=1052, help="n (default: AICity 2020 test)")
-    parser.add_argument("--gallery", type=int, default=18290, help="m (default: AICity 2020 test)")
-    parser.add_argument("--dim", type=int, default=512, help="feature dimension")
-    parser.add_argument("--k", type=int, default=100, help="neighbours per query")
-    parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--json", action="store_true", help="print the summary as JSON")
-    args = parser.parse_args(argv)
+def build_parser() -> argparse.ArgumentParser:
+    p = _common.parser("demo", "a short demonstration and timing of the native ops")
+    p.add_argument("--queries", type=int, default=1052, help="n (default: AICity 2020 test)")
+    p.add_argument("--gallery", type=int, default=18290, help="m (default: AICity 2020 test)")
+    p.add_argument("--dim", type=int, default=512, help="feature dimension")
+    p.add_argument("--k", type=int, default=100, help="neighbours per query")
+    p.add_argument("--seed", type=int, default=0, help="seed of the random features")
+    _common.add_device(p)
+    _common.add_json(p)
+    return p
 
-    use_cuda = args.device == "cuda" or (args.device == "auto" and reid_fast.cuda_available())
-    if use_cuda and not reid_fast.cuda_available():
-        parser.error("--device cuda: no usable CUDA device (see reid_fast.build_info())")
-    device = torch.device("cuda" if use_cuda else "cpu")
+
+def demo(args: argparse.Namespace) -> int:
+    validation.integer("--queries", args.queries, 1)
+    validation.integer("--gallery", args.gallery, 1)
+    validation.integer("--dim", args.dim, 1)
+    validation.integer("--k", args.k, 1, args.gallery, high_name="--gallery")
+    device = resolve_device(args.device)
+    if device.type == "cuda" and not reid_fast.cuda_available():
+        raise ValueError(f"--device {args.device}: reid_fast cannot use CUDA here "
+                         f"({reid_fast.cuda_status()['reason']})")
 
     generator = torch.Generator().manual_seed(args.seed)
     query = torch.randn(args.queries, args.dim, generator=generator).to(device)
@@ -72,12 +81,14 @@ def main(argv: list[str] | None = None) -> int:
         "knn_matches_pairwise": consistent,
         "build": reid_fast.build_info(),
     }
-    if args.json:
-        print(json.dumps(summary, indent=2))
-    else:
-        print(f"reid_fast {reid_fast.__version__} on {device}: {reid_fast.build_info()}")
-        print(f"knn: {args.queries} queries x {args.gallery} gallery, d = {args.dim}, "
-              f"k = {args.k}: {knn_seconds * 1e3:.1f} ms")
-        print(f"largest error against float64 torch.cdist: {max_error:.2e}; "
-              f"knn agrees with pairwise_distance: {consistent}")
+    text = (f"reid_fast {reid_fast.__version__} on {device}: {reid_fast.build_info()}\n"
+            f"knn: {args.queries} queries x {args.gallery} gallery, d = {args.dim}, "
+            f"k = {args.k}: {knn_seconds * 1e3:.1f} ms\n"
+            f"largest error against float64 torch.cdist: {max_error:.2e}; "
+            f"knn agrees with pairwise_distance: {consistent}")
+    _common.emit(args, text, summary)
     return 0 if max_error < 1e-4 and consistent else 1
+
+
+def main(argv: list[str] | None = None) -> int:
+    return _common.run(demo, build_parser().parse_args(argv))

@@ -134,7 +134,10 @@ class Embedder:
         """(3, H, W) of ``size`` on the device: host images resized like the image cache
         (uint8), tensors resized on the device (uint8 or float32 in [0, 1])."""
         if isinstance(image, np.ndarray):
-            return torch.from_numpy(resize_rgb(image, size)).permute(2, 0, 1).to(self.device)
+            resized = resize_rgb(image, size)
+            if not resized.flags.writeable:  # a PIL image's array: torch wants to own a copy
+                resized = resized.copy()
+            return torch.from_numpy(resized).permute(2, 0, 1).to(self.device)
         image = _tensor_image(image).to(self.device)
         if tuple(image.shape[1:]) != size:
             image = resize(image[None], size)[0]

@@ -1,5 +1,6 @@
 """The test-time chain end to end on the synthetic dataset written in the AICity layout,
-each step's command, and bad input. One small run is trained once for the module."""
+each step's command, and bad input. One small run (tests/testtime/conftest.py) is trained
+once for the whole test-time suite."""
 
 from __future__ import annotations
 
@@ -19,18 +20,6 @@ from reid_fast.testtime.feature_file import (DistanceMatrix, load_distances, loa
                                            save_distances)
 from reid_fast.eval import evaluate_ranking, read_aicity_submission
 from reid_fast.viz.ranked_list import sheet_size
-
-TINY = ["--synthetic-train-ids", "60", "--synthetic-test-ids", "30", "--epochs", "6",
-        "--image-size", "48", "48", "--no-progress", "--no-eval-untrained"]
-
-
-@pytest.fixture(scope="module")
-def run(tmp_path_factory):
-    out = tmp_path_factory.mktemp("runs")
-    cache = tmp_path_factory.mktemp("cache")
-    assert train.main(TINY + ["--output", str(out), "--name", "tiny", "--cache-dir", str(cache)]) == 0
-    return out / "tiny"
-
 
 @pytest.fixture(scope="module")
 def chain(run, tmp_path_factory):
