@@ -113,7 +113,9 @@ int max_threads();
 const char* kernel_isa();
 }  // namespace cpu
 
-#ifdef REID_FAST_WITH_CUDA
+// Declared in every build, defined only where the CUDA kernels are compiled
+// (REID_FAST_WITH_CUDA); the bindings reach them through bindings/dispatch.h, which never
+// calls them in a build without CUDA.
 namespace cuda {
 // stream is a cudaStream_t; the kernels are enqueued on it, nothing waits for them.
 std::size_t pairwise_distance_workspace_bytes(int64_t n, int64_t m, int64_t d);
@@ -140,6 +142,5 @@ struct DeviceQuery {
 };
 DeviceQuery query_devices();
 }  // namespace cuda
-#endif
 
 }  // namespace reid_fast
