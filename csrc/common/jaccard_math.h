@@ -1,5 +1,5 @@
 // The Jaccard distance of two non-negative sparse rows from their sum of minima and their
-// row sums (DESIGN.md 3.3), shared by the CPU and CUDA implementations:
+// row sums (docs/design.md 3.3), shared by the CPU and CUDA implementations:
 //   1 - sum min / sum max,  with sum max = sum_a + sum_b - sum min,
 // which is 1 - m / (2 - m) for rows that sum to one; 1 where sum max is 0 (two empty rows).
 #pragma once

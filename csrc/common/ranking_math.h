@@ -1,4 +1,4 @@
-// Per-query ranking metrics from the ranks of the query's positives (DESIGN.md 3.4 and 4),
+// Per-query ranking metrics from the ranks of the query's positives (docs/design.md 3.4 and 4),
 // written once for every implementation. Ranks are 1-based among the non-junk gallery
 // items and are added in increasing order.
 #pragma once

@@ -1,4 +1,4 @@
-// The set logic of k-reciprocal re-ranking (DESIGN.md 3.2, steps 3-4), written once for the
+// The set logic of k-reciprocal re-ranking (docs/design.md 3.2, steps 3-4), written once for the
 // CPU and CUDA implementations. rank points at the (rows, k1 + 1) int64 nearest-neighbour
 // lists, ascending, so rank_k(i) is the first k + 1 entries of row i.
 #pragma once

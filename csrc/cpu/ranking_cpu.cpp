@@ -1,4 +1,4 @@
-// Ranking metrics on the CPU without sorting the gallery (DESIGN.md 3.4): per query, the
+// Ranking metrics on the CPU without sorting the gallery (docs/design.md 3.4): per query, the
 // positives are sorted by (distance, index); every non-junk negative is placed among them,
 // and the ranks of the positives follow from the running count. The placement starts from
 // a uniform grid over the positives' distance range (a few cells per positive, each

@@ -1,4 +1,4 @@
-// Sparse steps of k-reciprocal re-ranking on the CPU (DESIGN.md 3.2, steps 3-6): the
+// Sparse steps of k-reciprocal re-ranking on the CPU (docs/design.md 3.2, steps 3-6): the
 // expanded reciprocal sets and their weights (V), then local query expansion (V'). Both
 // run in two phases (count, then fill the caller's CSR arrays); rows run in parallel and
 // each row's values are summed in a fixed order, so results are deterministic.

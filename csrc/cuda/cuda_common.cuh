@@ -13,6 +13,7 @@
 #include "common/distance_math.h"
 #include "common/half_convert.h"
 #include "common/topk.h"
+#include "cuda/cuda_constants.cuh"
 #include "reid_fast/errors.h"
 #include "reid_fast/ops.h"
 #include "reid_fast/tensor_view.h"
@@ -221,10 +222,10 @@ inline unsigned capped_grid(int64_t work, int64_t per_block) {
 // Inclusive prefix sum of `value` over the lanes of a full warp (lane 0 first). Must be
 // called by all 32 lanes (full-mask shuffles).
 __device__ __forceinline__ long long warp_inclusive_sum(long long value) {
-  const int lane = static_cast<int>(threadIdx.x) & 31;
+  const int lane = static_cast<int>(threadIdx.x) % kWarpSize;
 #pragma unroll
-  for (int offset = 1; offset < 32; offset *= 2) {
-    const long long other = __shfl_up_sync(0xffffffffu, value, offset);
+  for (int offset = 1; offset < kWarpSize; offset *= 2) {
+    const long long other = __shfl_up_sync(kFullMask, value, offset);
     if (lane >= offset) value += other;
   }
   return value;
@@ -232,8 +233,8 @@ __device__ __forceinline__ long long warp_inclusive_sum(long long value) {
 
 // Bits of the lanes below this one (for ranks within a __ballot_sync mask).
 __device__ __forceinline__ unsigned lanes_below_mask() {
-  const unsigned lane = threadIdx.x & 31u;
-  return lane == 0u ? 0u : (0xffffffffu >> (32u - lane));
+  const unsigned lane = threadIdx.x % kWarpSize;
+  return lane == 0u ? 0u : (kFullMask >> (kWarpSize - lane));
 }
 
 }  // namespace detail

@@ -6,6 +6,7 @@
 
 #include "common/topk.h"
 #include "cuda/cuda_common.cuh"
+#include "cuda/cuda_constants.cuh"
 #include "reid_fast/errors.h"
 
 namespace reid_fast {
@@ -36,9 +37,7 @@ namespace detail {
 namespace {
 
 constexpr int kAuxThreads = 256;
-constexpr int kWarpSize = 32;
 constexpr int kAuxRowsPerBlock = kAuxThreads / kWarpSize;
-constexpr unsigned kFullMask = 0xffffffffu;
 
 // One warp per row: out[row] = metric_aux(metric, sum over features of x[row][f]^2).
 template <typename Loader>

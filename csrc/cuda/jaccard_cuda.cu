@@ -1,4 +1,4 @@
-// Batched Jaccard distance on CUDA (DESIGN.md 3.3): for problem b, every query row i in
+// Batched Jaccard distance on CUDA (docs/design.md 3.3): for problem b, every query row i in
 // [query_offsets[b], query_offsets[b + 1]) against every gallery row j in
 // [gallery_offsets[b], gallery_offsets[b + 1]): 1 - m / (s_i + s_j - m), m = sum over shared
 // columns of min(q[i, l], g[j, l]) (jaccard_from_sums).
@@ -37,6 +37,7 @@
 
 #include "common/jaccard_math.h"
 #include "cuda/cuda_common.cuh"
+#include "cuda/cuda_constants.cuh"
 
 namespace reid_fast {
 namespace cuda {
@@ -45,16 +46,15 @@ namespace {
 
 constexpr int64_t kJaccardTile = 4096;  // gallery rows per tile (shared accumulator floats)
 constexpr int kJaccardThreads = 128;
-constexpr int kJaccardWarpSize = 32;
 constexpr int kJaccardRowWarps = 8;     // warps per block of the count / fill kernels
-constexpr int kJaccardRowThreads = kJaccardRowWarps * kJaccardWarpSize;
+constexpr int kJaccardRowThreads = kJaccardRowWarps * kWarpSize;
 constexpr int kJaccardSumThreads = 128;
 constexpr int kScanThreads = 1024;
 constexpr int kScanItems = 8;           // consecutive counters per thread per chunk
-constexpr int kScanWarps = kScanThreads / kJaccardWarpSize;
+constexpr int kScanWarps = kScanThreads / kWarpSize;
 constexpr int64_t kJaccardBlocksPerSm = 16;
 
-static_assert(kScanWarps == kJaccardWarpSize, "the scan's second level is one warp");
+static_assert(kScanWarps == kWarpSize, "the scan's second level is one warp");
 
 int64_t jaccard_tiles(int64_t gallery_rows) {
   return gallery_rows > 0 ? (gallery_rows + kJaccardTile - 1) / kJaccardTile : 0;
@@ -111,14 +111,14 @@ __global__ void __launch_bounds__(kJaccardRowThreads)
                           unsigned* __restrict__ bucket_count,
                           const int64_t* __restrict__ bucket_start,
                           int32_t* __restrict__ entry_row, float* __restrict__ entry_value) {
-  const int lane = static_cast<int>(threadIdx.x) % kJaccardWarpSize;
+  const int lane = static_cast<int>(threadIdx.x) % kWarpSize;
   const int64_t warp_in_grid = static_cast<int64_t>(blockIdx.x) * kJaccardRowWarps +
-                               static_cast<int64_t>(threadIdx.x) / kJaccardWarpSize;
+                               static_cast<int64_t>(threadIdx.x) / kWarpSize;
   const int64_t warps_in_grid = static_cast<int64_t>(gridDim.x) * kJaccardRowWarps;
   for (int64_t j = warp_in_grid; j < rows; j += warps_in_grid) {
     const int64_t tile_base = (j / kJaccardTile) * num_columns;
     const int64_t end = indptr[j + 1];
-    for (int64_t e = indptr[j] + lane; e < end; e += kJaccardWarpSize) {
+    for (int64_t e = indptr[j] + lane; e < end; e += kWarpSize) {
       const int64_t column = indices[e];
       if (column < 0 || column >= num_columns) continue;
       const int64_t bucket = tile_base + column;
@@ -138,8 +138,8 @@ __global__ void __launch_bounds__(kScanThreads)
                         int64_t* __restrict__ start) {
   __shared__ long long warp_totals[kScanWarps];
   const int tid = static_cast<int>(threadIdx.x);
-  const int lane = tid % kJaccardWarpSize;
-  const int warp = tid / kJaccardWarpSize;
+  const int lane = tid % kWarpSize;
+  const int warp = tid / kWarpSize;
   constexpr int64_t kChunk = static_cast<int64_t>(kScanThreads) * kScanItems;
   long long carry = 0;  // identical in every thread
   for (int64_t base = 0; base < len; base += kChunk) {  // block-uniform
@@ -153,7 +153,7 @@ __global__ void __launch_bounds__(kScanThreads)
       sum += items[it];
     }
     const long long inclusive = warp_inclusive_sum(sum);
-    if (lane == kJaccardWarpSize - 1) warp_totals[warp] = inclusive;
+    if (lane == kWarpSize - 1) warp_totals[warp] = inclusive;
     __syncthreads();
     if (warp == 0) warp_totals[lane] = warp_inclusive_sum(warp_totals[lane]);
     __syncthreads();

@@ -19,17 +19,16 @@
 
 #include "common/topk.h"
 #include "cuda/cuda_common.cuh"
+#include "cuda/cuda_constants.cuh"
 
 namespace reid_fast {
 namespace cuda {
 namespace detail {
 namespace {
 
-constexpr int kWarpSize = 32;
 constexpr int kWarps = kTileThreads / kWarpSize;      // 8
 constexpr int kRowsPerWarp = kTile / kWarps;          // 8
 constexpr int kCandidatesPerLane = kTile / kWarpSize;  // 2
-constexpr unsigned kFullMask = 0xffffffffu;
 // Below this many gallery rows per split, splitting costs more than it gains.
 constexpr int64_t kMinColumnsPerSplit = 2048;
 

@@ -1,4 +1,4 @@
-// The sparse steps of k-reciprocal re-ranking on CUDA (DESIGN.md 3.2, steps 3-6).
+// The sparse steps of k-reciprocal re-ranking on CUDA (docs/design.md 3.2, steps 3-6).
 //
 // rerank_reciprocal (V), both phases run the same kernels on the caller's stream:
 //   row_aux (device.cu)        fill phase from features only: |f_i|^2 into the workspace.
@@ -37,6 +37,7 @@
 
 #include "common/rerank_math.h"
 #include "cuda/cuda_common.cuh"
+#include "cuda/cuda_constants.cuh"
 
 namespace reid_fast {
 namespace cuda {
@@ -44,9 +45,7 @@ namespace detail {
 namespace {
 
 constexpr int kRerankThreads = 256;
-constexpr int kRerankWarpSize = 32;
-constexpr int kRerankWarpsPerBlock = kRerankThreads / kRerankWarpSize;
-constexpr unsigned kRerankFullMask = 0xffffffffu;
+constexpr int kRerankWarpsPerBlock = kRerankThreads / kWarpSize;
 constexpr int64_t kReciprocalSlots = 8192;  // warps (with a private list each) in flight
 constexpr int kQeThreads = 128;
 constexpr int64_t kQeSlots = 131072;  // threads (with private cursors each) in flight
@@ -92,9 +91,9 @@ __global__ void __launch_bounds__(kRerankThreads)
     reciprocal_sets_kernel(const int64_t* __restrict__ rank, int64_t n, int64_t width,
                            int64_t h, int64_t* __restrict__ rk, int64_t* __restrict__ rk_len,
                            int64_t* __restrict__ rh, int64_t* __restrict__ rh_len) {
-  const int lane = static_cast<int>(threadIdx.x) % kRerankWarpSize;
+  const int lane = static_cast<int>(threadIdx.x) % kWarpSize;
   const int64_t warp_in_grid = static_cast<int64_t>(blockIdx.x) * kRerankWarpsPerBlock +
-                               static_cast<int64_t>(threadIdx.x) / kRerankWarpSize;
+                               static_cast<int64_t>(threadIdx.x) / kWarpSize;
   const int64_t warps_in_grid = static_cast<int64_t>(gridDim.x) * kRerankWarpsPerBlock;
   const int64_t h_width = h + 1;
   const unsigned below = lanes_below_mask();
@@ -104,7 +103,7 @@ __global__ void __launch_bounds__(kRerankThreads)
     const int64_t* rank_i = rank + i * width;
     int64_t size_k = 0;
     int64_t size_h = 0;
-    for (int64_t p0 = 0; p0 < width; p0 += kRerankWarpSize) {
+    for (int64_t p0 = 0; p0 < width; p0 += kWarpSize) {
       const int64_t p = p0 + lane;
       bool in_k = false;
       bool in_h = false;
@@ -124,8 +123,8 @@ __global__ void __launch_bounds__(kRerankThreads)
           in_h = p <= h && q <= h;
         }
       }
-      const unsigned ballot_k = __ballot_sync(kRerankFullMask, in_k);
-      const unsigned ballot_h = __ballot_sync(kRerankFullMask, in_h);
+      const unsigned ballot_k = __ballot_sync(kFullMask, in_k);
+      const unsigned ballot_h = __ballot_sync(kFullMask, in_h);
       if (in_k) rk[i * width + size_k + __popc(ballot_k & below)] = j;
       if (in_h) rh[i * h_width + size_h + __popc(ballot_h & below)] = j;
       size_k += __popc(ballot_k);
@@ -167,8 +166,8 @@ struct ExpansionParams {
 
 __device__ __forceinline__ long long warp_sum_i64(long long value) {
 #pragma unroll
-  for (int offset = kRerankWarpSize / 2; offset > 0; offset /= 2) {
-    value += __shfl_xor_sync(kRerankFullMask, value, offset);
+  for (int offset = kWarpSize / 2; offset > 0; offset /= 2) {
+    value += __shfl_xor_sync(kFullMask, value, offset);
   }
   return value;
 }
@@ -176,9 +175,9 @@ __device__ __forceinline__ long long warp_sum_i64(long long value) {
 // One warp per slot, rows slot, slot + W, ... (see the file comment).
 template <typename Loader, ExpansionMode kMode>
 __global__ void __launch_bounds__(kRerankThreads) expansion_kernel(const ExpansionParams p) {
-  const int lane = static_cast<int>(threadIdx.x) % kRerankWarpSize;
+  const int lane = static_cast<int>(threadIdx.x) % kWarpSize;
   const int64_t slot = static_cast<int64_t>(blockIdx.x) * kRerankWarpsPerBlock +
-                       static_cast<int64_t>(threadIdx.x) / kRerankWarpSize;
+                       static_cast<int64_t>(threadIdx.x) / kWarpSize;
   if (slot >= p.slots) return;  // whole warps only: the slot depends on the warp
   int64_t* list = p.star + slot * p.cap;
   unsigned char* first = p.first + slot * p.cap;
@@ -187,9 +186,9 @@ __global__ void __launch_bounds__(kRerankThreads) expansion_kernel(const Expansi
     // --- R*(i) before dedup: R(i, k1), then every qualifying R(c, h), into list[0, size).
     const int64_t reciprocal_size = p.rk_len[i];
     const int64_t* reciprocal = p.rk + i * p.width;
-    for (int64_t t = lane; t < reciprocal_size; t += kRerankWarpSize) list[t] = reciprocal[t];
+    for (int64_t t = lane; t < reciprocal_size; t += kWarpSize) list[t] = reciprocal[t];
     int64_t size = reciprocal_size;  // warp-uniform
-    for (int64_t c0 = 0; c0 < reciprocal_size; c0 += kRerankWarpSize) {
+    for (int64_t c0 = 0; c0 < reciprocal_size; c0 += kWarpSize) {
       const int64_t t = c0 + lane;
       long long add = 0;
       const int64_t* candidate = nullptr;
@@ -204,12 +203,12 @@ __global__ void __launch_bounds__(kRerankThreads) expansion_kernel(const Expansi
       const long long inclusive = warp_inclusive_sum(add);
       const int64_t at = size + (inclusive - add);
       for (int64_t a = 0; a < add; ++a) list[at + a] = candidate[a];
-      size += __shfl_sync(kRerankFullMask, inclusive, kRerankWarpSize - 1);
+      size += __shfl_sync(kFullMask, inclusive, kWarpSize - 1);
     }
-    __syncwarp(kRerankFullMask);  // the list is complete and visible to every lane
+    __syncwarp(kFullMask);  // the list is complete and visible to every lane
 
     // --- Flag first occurrences.
-    for (int64_t e = lane; e < size; e += kRerankWarpSize) {
+    for (int64_t e = lane; e < size; e += kWarpSize) {
       const int64_t value = list[e];
       unsigned char is_first = 1;
       for (int64_t q = 0; q < e; ++q) {
@@ -220,11 +219,11 @@ __global__ void __launch_bounds__(kRerankThreads) expansion_kernel(const Expansi
       }
       first[e] = is_first;
     }
-    __syncwarp(kRerankFullMask);
+    __syncwarp(kFullMask);
 
     if constexpr (kMode == ExpansionMode::Count) {
       long long local = 0;
-      for (int64_t e = lane; e < size; e += kRerankWarpSize) local += first[e];
+      for (int64_t e = lane; e < size; e += kWarpSize) local += first[e];
       const long long distinct = warp_sum_i64(local);
       if (lane == 0) p.counts[i] = distinct;
     } else {
@@ -232,7 +231,7 @@ __global__ void __launch_bounds__(kRerankThreads) expansion_kernel(const Expansi
       const int64_t base = p.indptr[i];
       const int64_t row_nnz = p.indptr[i + 1] - base;
       long long local = 0;
-      for (int64_t e = lane; e < size; e += kRerankWarpSize) {
+      for (int64_t e = lane; e < size; e += kWarpSize) {
         if (first[e] == 0) continue;
         ++local;
         const int64_t value = list[e];
@@ -243,7 +242,7 @@ __global__ void __launch_bounds__(kRerankThreads) expansion_kernel(const Expansi
       const long long distinct = warp_sum_i64(local);
       // Never write past this row's slice of the output, whatever the caller's indptr says.
       const int64_t nnz = distinct < row_nnz ? distinct : row_nnz;
-      __syncwarp(kRerankFullMask);  // the row's columns are visible to every lane
+      __syncwarp(kFullMask);  // the row's columns are visible to every lane
 
       // --- Weights exp(-Dn[i, j]), then normalised by their sum in ascending column order.
       const float scale = p.row_scale[i];
@@ -251,7 +250,7 @@ __global__ void __launch_bounds__(kRerankThreads) expansion_kernel(const Expansi
       float* row_values = p.values + base;
       if constexpr (kMode == ExpansionMode::FillDense) {
         const float* dense_row = p.dense + i * p.n;
-        for (int64_t t = lane; t < nnz; t += kRerankWarpSize) {
+        for (int64_t t = lane; t < nnz; t += kWarpSize) {
           row_values[t] = expf(-(dense_row[row_indices[t]] * scale));
         }
       } else {
@@ -261,12 +260,12 @@ __global__ void __launch_bounds__(kRerankThreads) expansion_kernel(const Expansi
           const int64_t j = row_indices[t];
           const int64_t row_j = j * p.d;
           float dot = 0.0f;
-          for (int64_t f = lane; f < p.d; f += kRerankWarpSize) {
+          for (int64_t f = lane; f < p.d; f += kWarpSize) {
             dot += Loader::load(p.features, row_i + f) * Loader::load(p.features, row_j + f);
           }
 #pragma unroll
-          for (int offset = kRerankWarpSize / 2; offset > 0; offset /= 2) {
-            dot += __shfl_xor_sync(kRerankFullMask, dot, offset);
+          for (int offset = kWarpSize / 2; offset > 0; offset /= 2) {
+            dot += __shfl_xor_sync(kFullMask, dot, offset);
           }
           if (lane == 0) {
             const float distance =
@@ -275,16 +274,16 @@ __global__ void __launch_bounds__(kRerankThreads) expansion_kernel(const Expansi
           }
         }
       }
-      __syncwarp(kRerankFullMask);
+      __syncwarp(kFullMask);
       float total = 0.0f;
       if (lane == 0) {
         for (int64_t t = 0; t < nnz; ++t) total += row_values[t];
       }
-      total = __shfl_sync(kRerankFullMask, total, 0);
-      __syncwarp(kRerankFullMask);  // lane 0 has read every weight before any is rewritten
-      for (int64_t t = lane; t < nnz; t += kRerankWarpSize) row_values[t] = row_values[t] / total;
+      total = __shfl_sync(kFullMask, total, 0);
+      __syncwarp(kFullMask);  // lane 0 has read every weight before any is rewritten
+      for (int64_t t = lane; t < nnz; t += kWarpSize) row_values[t] = row_values[t] / total;
     }
-    __syncwarp(kRerankFullMask);  // every lane is done with list / first before the next row
+    __syncwarp(kFullMask);  // every lane is done with list / first before the next row
   }
 }
 

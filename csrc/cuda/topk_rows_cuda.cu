@@ -24,6 +24,7 @@
 
 #include "common/topk.h"
 #include "cuda/cuda_common.cuh"
+#include "cuda/cuda_constants.cuh"
 
 namespace reid_fast {
 namespace cuda {
@@ -31,9 +32,7 @@ namespace detail {
 namespace {
 
 constexpr int kTopkThreads = 256;
-constexpr int kTopkWarpSize = 32;
-constexpr int kTopkWarpsPerBlock = kTopkThreads / kTopkWarpSize;
-constexpr unsigned kTopkFullMask = 0xffffffffu;
+constexpr int kTopkWarpsPerBlock = kTopkThreads / kWarpSize;
 // A warp per split must have at least this many columns to scan for a split to pay off.
 constexpr int64_t kTopkMinColumnsPerSplit = 2048;
 // Warps in flight wanted per SM before columns are split.
@@ -53,9 +52,9 @@ __global__ void __launch_bounds__(kTopkThreads)
     topk_rows_select_kernel(const float* __restrict__ matrix, int64_t n, int64_t m, int64_t k,
                             int64_t splits, float* heap_values, int64_t* heap_indices,
                             float* max_out) {
-  const int lane = static_cast<int>(threadIdx.x) % kTopkWarpSize;
+  const int lane = static_cast<int>(threadIdx.x) % kWarpSize;
   const int64_t warp_in_grid = static_cast<int64_t>(blockIdx.x) * kTopkWarpsPerBlock +
-                               static_cast<int64_t>(threadIdx.x) / kTopkWarpSize;
+                               static_cast<int64_t>(threadIdx.x) / kWarpSize;
   const int64_t warps_in_grid = static_cast<int64_t>(gridDim.x) * kTopkWarpsPerBlock;
   const int64_t items = n * splits;
   const int64_t chunk = (m + splits - 1) / splits;
@@ -75,7 +74,7 @@ __global__ void __launch_bounds__(kTopkThreads)
     int64_t root_index = kEmptyIndex;
     float lane_max = -INFINITY;
 
-    for (int64_t col0 = col_begin; col0 < col_end; col0 += kTopkWarpSize) {
+    for (int64_t col0 = col_begin; col0 < col_end; col0 += kWarpSize) {
       const int64_t col = col0 + lane;
       const bool valid = col < col_end;
       const float v = valid ? row_data[col] : 0.0f;
@@ -83,7 +82,7 @@ __global__ void __launch_bounds__(kTopkThreads)
       // k == 0 accepts nothing (the heap has no root to compare with).
       const bool want = valid && k > 0 &&
                         (heap.size < k || ranks_before(v, col, root_value, root_index));
-      const unsigned accepted = __ballot_sync(kTopkFullMask, want);
+      const unsigned accepted = __ballot_sync(kFullMask, want);
       if (accepted != 0u) {  // warp-uniform (the ballot is the same in every lane)
         // push grows the heap by one per candidate until it is full: the same count in
         // every lane. Computed before lane 0's pushes, which advance lane 0's heap.size.
@@ -98,27 +97,27 @@ __global__ void __launch_bounds__(kTopkThreads)
           }
         }
         heap.size = grown < k ? grown : k;
-        __syncwarp(kTopkFullMask);  // lane 0's heap writes are visible to the whole warp
+        __syncwarp(kFullMask);  // lane 0's heap writes are visible to the whole warp
         if (heap.size == k) {
           root_value = heap.values[0];
           root_index = heap.indices[0];
         }
         // Every lane has read the root before lane 0 may change it again.
-        __syncwarp(kTopkFullMask);
+        __syncwarp(kFullMask);
       }
     }
 
     float item_max = lane_max;
 #pragma unroll
-    for (int offset = kTopkWarpSize / 2; offset > 0; offset /= 2) {
-      item_max = fmaxf(item_max, __shfl_xor_sync(kTopkFullMask, item_max, offset));
+    for (int offset = kWarpSize / 2; offset > 0; offset /= 2) {
+      item_max = fmaxf(item_max, __shfl_xor_sync(kFullMask, item_max, offset));
     }
     if (lane == 0) {
       heap.sort_ascending();  // unfilled slots become (+inf, kEmptyIndex)
       if (max_out != nullptr) max_out[item] = item_max;
     }
     // The next item's heap is elsewhere, but keep the warp together between items.
-    __syncwarp(kTopkFullMask);
+    __syncwarp(kFullMask);
   }
 }
 

@@ -34,7 +34,7 @@ struct TopkRowsArgs {
   int64_t k;
 };
 
-// The normalised distances Dn[i, j] re-ranking reads (DESIGN.md 3.2): D[i, j] * row_scale[i]
+// The normalised distances Dn[i, j] re-ranking reads (docs/design.md 3.2): D[i, j] * row_scale[i]
 // (row_scale = 1 / row maximum), with D either the squared Euclidean distance between rows
 // of features (N, d) float32/float16/bfloat16, or a dense (N, N) float32 matrix. Exactly one
 // of features / dense has data.
@@ -63,7 +63,7 @@ struct QueryExpansionArgs {
   TensorView counts, indptr, indices, values, workspace;
 };
 
-// Batched Jaccard distance (DESIGN.md 3.3). Problem b pairs query rows
+// Batched Jaccard distance (docs/design.md 3.3). Problem b pairs query rows
 // [query_offsets[b], query_offsets[b + 1]) of the query CSR with gallery rows
 // [gallery_offsets[b], gallery_offsets[b + 1]) of the gallery CSR (non-negative values,
 // columns < num_columns, ascending within a row) and writes its (q_b, g_b) row-major block
@@ -81,7 +81,7 @@ struct JaccardArgs {
   float keep = 0.0f;
 };
 
-// Ranking metrics (DESIGN.md 3.4, 4): distances (q, g) float32; query_ids, query_cams (q,)
+// Ranking metrics (docs/design.md 3.4, 4): distances (q, g) float32; query_ids, query_cams (q,)
 // and gallery_ids, gallery_cams (g,) int64 (-1 = junk identity / unknown camera). Writes per
 // query average_precision, average_precision_at_top, inverse_negative_penalty (q,) float64
 // (NaN without a positive), first_positive_rank and num_positives (q,) int64.
@@ -113,7 +113,9 @@ int max_threads();
 const char* kernel_isa();
 }  // namespace cpu
 
-#ifdef REID_FAST_WITH_CUDA
+// Declared in every build, defined only where the CUDA kernels are compiled
+// (REID_FAST_WITH_CUDA); the bindings reach them through bindings/dispatch.h, which never
+// calls them in a build without CUDA.
 namespace cuda {
 // stream is a cudaStream_t; the kernels are enqueued on it, nothing waits for them.
 std::size_t pairwise_distance_workspace_bytes(int64_t n, int64_t m, int64_t d);
@@ -140,6 +142,5 @@ struct DeviceQuery {
 };
 DeviceQuery query_devices();
 }  // namespace cuda
-#endif
 
 }  // namespace reid_fast
