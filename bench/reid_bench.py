@@ -358,7 +358,7 @@ RERANK_SIZES = {
 }
 
 PUBLIC_RERANK_BYTES_PER_N2 = 20
-"""Memory of the public re-ranking implementations, about 20 bytes x N^2 (DESIGN.md 3.2:
+"""Memory of the public re-ranking implementations, about 20 bytes x N^2 (docs/design.md 3.2:
 a float32 original distance, its float32 normalised copy, V and V' in float32/float16,
 the argsort's int32 ranks)."""
 

@@ -472,7 +472,7 @@ def run_dtype_checks() -> None:
 # maximum, J is a ratio), so one absolute tolerance serves every case. The op reads the
 # same rounded inputs as the float64 reference; what differs is float32 rounding in the
 # distances (~1e-6 relative), in exp(-Dn), in the row sums of V and V' and in the sums of
-# minima: a few 1e-7 each, ~1e-6 together. 1e-4 (DESIGN.md 7) is two orders of magnitude
+# minima: a few 1e-7 each, ~1e-6 together. 1e-4 (docs/design.md 7) is two orders of magnitude
 # above that and far below any real mistake (a missing or extra member of R*(i) moves
 # distances by ~1e-2).
 RERANK_ATOL = 1e-4

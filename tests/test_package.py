@@ -27,9 +27,8 @@ LAYERS: list[set[str]] = [
     {"_native", "_build", "validation", "atomic", "registry", "devices"},
     {"_C"},  # the compiled core
 ]
-# Within a layer only these imports are allowed (losses read the models' output type;
-# _build reports what _native loaded).
-SAME_LAYER = {("losses", "models"), ("_build", "_native")}
+# Within a layer only this import is allowed: _build reports what _native loaded.
+SAME_LAYER = {("_build", "_native")}
 
 
 def _layer(top: str) -> int:

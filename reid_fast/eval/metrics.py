@@ -14,7 +14,7 @@ gallery index):
   only the top K of the list count, normalised by the number of positives that fit in it.
 - a query with no positive (n = 0) has no AP: it is excluded from the means and counted.
 
-How (DESIGN.md 3.4): only the ranks of the positives are needed. With a query's n
+How (docs/design.md 3.4): only the ranks of the positives are needed. With a query's n
 positives sorted by (distance, index), a non-junk negative that precedes exactly b of
 them adds one to the rank of every later positive, so r_{j+1} = 1 + j + #{negatives with
 b <= j}. b comes from a binary search of each distance among the query's n positive

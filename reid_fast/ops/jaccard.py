@@ -1,4 +1,4 @@
-"""Batched Jaccard distance between sparse non-negative rows (DESIGN.md 3.3)."""
+"""Batched Jaccard distance between sparse non-negative rows (docs/design.md 3.3)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Post-processing of re-ID features and distances (the AICity 2020 recipe, DESIGN.md 4).
+"""Post-processing of re-ID features and distances (the AICity 2020 recipe, docs/design.md 4).
 
 Every function takes torch tensors (CPU or CUDA) and computes on their device, returning
 float32 tensors there; :mod:`reid_fast.reference.post` holds literal NumPy oracles.

@@ -1,6 +1,6 @@
 """Model fusion: several models' features for the same images combined into one.
 
-DESIGN.md section 4 ("Fusion"): per-model L2 normalisation, weighted concatenation,
+docs/design.md section 4 ("Fusion"): per-model L2 normalisation, weighted concatenation,
 renormalisation. The cosine similarity of fused features is then the weighted mean of
 the per-model cosine similarities (weights w_i^2 / sum w^2).
 """

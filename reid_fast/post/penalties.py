@@ -1,4 +1,4 @@
-"""Camera and direction awareness: penalties on cosine similarities (DESIGN.md section 4).
+"""Camera and direction awareness: penalties on cosine similarities (docs/design.md section 4).
 
 Appearance models over-rank gallery images taken by the query's own camera, or from the
 same viewing direction, because background, lighting and pose are shared rather than the

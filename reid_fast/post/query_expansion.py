@@ -1,6 +1,6 @@
 """Query expansion and database-side augmentation on the device of the features.
 
-DESIGN.md section 4 ("Query expansion"). Every function takes L2-normalised float32
+docs/design.md section 4 ("Query expansion"). Every function takes L2-normalised float32
 torch feature rows (CPU or CUDA) and returns float32 tensors on the same device; the math
 is the same on both (neighbour search through :func:`reid_fast.ops.knn.knn`, the rest
 plain tensor ops), and nothing leaves the device but a few scalars (validity checks).

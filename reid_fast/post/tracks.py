@@ -1,6 +1,6 @@
 """Track-level tricks: gallery items of one track (AICity's test_track.txt) share evidence.
 
-DESIGN.md section 4 ("Track averaging"). All on the device of the features.
+docs/design.md section 4 ("Track averaging"). All on the device of the features.
 
 - :func:`track_groups`: track ids -> dense track numbers 0..T-1 by first appearance.
 - :func:`track_average`: gallery rows blended with the mean of their track.

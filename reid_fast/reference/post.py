@@ -1,7 +1,7 @@
 """Literal NumPy float64 oracles of :mod:`reid_fast.post` (query expansion, DBSCAN,
 tracks, camera/direction penalties, fusion).
 
-Written from the definitions (DESIGN.md section 4 and the docstrings of reid_fast.post),
+Written from the definitions (docs/design.md section 4 and the docstrings of reid_fast.post),
 not from the torch code: plain Python loops over rows, neighbours from a full stable
 argsort of each row's cosine distance ``1 - <x, y> / (max(|x|, 1e-12) max(|y|, 1e-12))``
 (equal distances in increasing index order, as :func:`reid_fast.knn` breaks ties), a

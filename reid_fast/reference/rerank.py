@@ -1,6 +1,6 @@
 """Literal NumPy float64 oracles of exact k-reciprocal re-ranking and the Jaccard distance.
 
-Written from DESIGN.md section 3.2 (Zhong et al., "Re-ranking person re-identification
+Written from docs/design.md section 3.2 (Zhong et al., "Re-ranking person re-identification
 with k-reciprocal encoding", CVPR 2017) and 3.3, not from the kernels. Everything is
 dense: the N x N distances, the N x N encodings V and V'. That is the way the public
 toolkits do it, which is why they need about 20 bytes x N^2 of memory; use these
@@ -84,7 +84,7 @@ def topk_rows(
 
 
 def jaccard_distance(query_rows: Any, gallery_rows: Any) -> np.ndarray:
-    """Jaccard distance between non-negative row vectors (DESIGN.md 3.3).
+    """Jaccard distance between non-negative row vectors (docs/design.md 3.3).
 
     ``J[i, j] = 1 - sum_l min(a_il, b_jl) / sum_l max(a_il, b_jl)``, and 1 where the sum of
     maxima is 0 (two empty rows). Since ``max(a, b) = a + b - min(a, b)``, the sum of
@@ -166,7 +166,7 @@ def expanded_reciprocal_sets(rank: np.ndarray, k1: int) -> list[np.ndarray]:
 
 
 def rerank_from_matrix(D: Any, q: int, k1: int = 20, k2: int = 6, lambda_: float = 0.3) -> np.ndarray:
-    """k-reciprocal re-ranking (DESIGN.md 3.2) of the "original distance" D.
+    """k-reciprocal re-ranking (docs/design.md 3.2) of the "original distance" D.
 
     Args:
         D: (N, N) array-like, non-negative, over [queries; gallery] with the q queries

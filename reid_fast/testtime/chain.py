@@ -1,7 +1,7 @@
 """The AICity 2020 test-time chain: fuse -> post-process -> re-rank -> evaluate, with the
 effect of every step measured (the ablation table).
 
-Order of the steps (DESIGN.md section 4), each optional:
+Order of the steps (docs/design.md section 4), each optional:
 1. fusion of several models' features (:func:`fuse_feature_sets`);
 2. feature post-processing (:func:`post_process_features`): alpha query expansion,
    database-side augmentation, cluster query expansion, gallery track averaging;

@@ -1,4 +1,4 @@
-"""reid_fast.jaccard_distance and jaccard_distance_batched (DESIGN.md 3.3) against the
+"""reid_fast.jaccard_distance and jaccard_distance_batched (docs/design.md 3.3) against the
 dense float64 reference (reid_fast.reference.jaccard_distance) and the definition
 (reid_testing.dense_jaccard): 1 - sum min / sum max of non-negative sparse rows, 1 where
 the sum of maxima is 0.

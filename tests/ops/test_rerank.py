@@ -1,6 +1,6 @@
 """Exact k-reciprocal re-ranking (reid_fast.rerank, rerank_distances, rerank_similarities)
 against the literal float64 NumPy reference (reid_fast.reference.rerank*), written from
-DESIGN.md 3.2.
+docs/design.md 3.2.
 
 Tolerance: reid_testing.RERANK_ATOL = 1e-4 absolute on every re-ranked distance (they lie
 in [0, 1]), and identical rank lists up to ties (reid_testing.assert_rerank_close).

@@ -1,5 +1,5 @@
 """Bad inputs to re-ranking, the Jaccard distance and topk_rows: each gets a clear error of
-the right type whose message names the offending argument (DESIGN.md 2 and 8). Messages
+the right type whose message names the offending argument (docs/design.md 2 and 8). Messages
 are matched on the argument's name (and "finite" for NaN / Inf), not on their full text.
 """
 
