@@ -145,10 +145,7 @@ def _check_policy(policy: Sequence[Sequence[Op]]) -> tuple[SubPolicy, ...]:
             if name not in _OPS:
                 raise ValueError(f"policy: op name must be one of {', '.join(OPS)}; got {name!r}")
             validation.probability(f"policy: probability of {name}", probability)
-            if isinstance(level, bool) or not isinstance(level, int) or not 0 <= level <= MAX_LEVEL:
-                raise ValueError(
-                    f"policy: level of {name} must be an int in [0, {MAX_LEVEL}]; got {level!r}"
-                )
+            validation.integer(f"policy: level of {name}", level, 0, MAX_LEVEL)
             ops.append((name, float(probability), level))
         checked.append(tuple(ops))
     return tuple(checked)

@@ -14,6 +14,7 @@ from typing import Any
 
 import torch
 
+from .. import validation
 from . import _memory
 from ._validate import check_images, per_sample
 
@@ -24,8 +25,7 @@ def check_pad(pad: object, height: int, width: int, mode: str) -> int:
     """``pad`` as an int >= 0, smaller than the image for ``mode="reflect"``."""
     if mode not in PAD_MODES:
         raise ValueError(f"mode must be one of {PAD_MODES}; got {mode!r}")
-    if isinstance(pad, bool) or not isinstance(pad, int) or pad < 0:
-        raise ValueError(f"pad must be an int >= 0; got {pad!r}")
+    pad = validation.integer("pad", pad, 0)
     if mode == "reflect" and pad >= min(height, width):
         raise ValueError(
             f"pad must be smaller than the image ({height}x{width}) with mode='reflect'; got {pad}"

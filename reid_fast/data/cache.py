@@ -182,8 +182,7 @@ class ImageCache:
             )
         if workers is None:
             workers = min(DEFAULT_MAX_WORKERS, os.cpu_count() or 1)
-        if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
-            raise ValueError(f"workers must be a positive int, got {workers!r}")
+        workers = validation.integer("workers", workers, 1)
         folder = pathlib.Path(cache_dir).expanduser() if cache_dir is not None else default_cache_dir()
         folder.mkdir(parents=True, exist_ok=True)
         path = folder / (_cache_stem(records, size, key) + ".npy")

@@ -16,6 +16,7 @@ from collections.abc import Iterator, Sequence
 import numpy as np
 import torch
 
+from .. import validation
 from .cache import ImageCache
 from .samplers import BatchSampler
 
@@ -69,8 +70,7 @@ class BatchLoader:
         self.device = torch.device(device)
         if prefetch is None:
             prefetch = 2 if self.device.type == "cuda" else 0
-        if isinstance(prefetch, bool) or not isinstance(prefetch, int) or prefetch < 0:
-            raise ValueError(f"prefetch must be an int >= 0, got {prefetch!r}")
+        prefetch = validation.integer("prefetch", prefetch, 0)
         self.cache = cache
         self.labels = torch.from_numpy(label_array.astype(np.int64))
         self.sampler = sampler
@@ -91,8 +91,7 @@ class BatchLoader:
         closed or garbage-collected); an exception in the thread is raised here.
         """
         batches = self.sampler.batches(epoch)
-        if isinstance(start, bool) or not isinstance(start, int) or not 0 <= start <= len(batches):
-            raise ValueError(f"start must be an int in 0..{len(batches)}, got {start!r}")
+        start = validation.integer("start", start, 0, len(batches), high_name="the number of batches")
         if self.prefetch == 0:
             return self._iterate_here(batches[start:])
         return self._iterate(batches[start:])

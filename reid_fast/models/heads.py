@@ -9,6 +9,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from .. import validation
 from .output import ModelOutput
 from .weight_init import init_classifier_
 
@@ -79,8 +80,7 @@ def build_head(name: str, in_dim: int, num_classes: int, *, embedding_dim: int =
     ``embedding_dim`` and ``dropout`` belong to the class block; the BNNeck's embedding is
     the pooled feature itself, and it raises on ``dropout`` > 0.
     """
-    if not isinstance(num_classes, int) or isinstance(num_classes, bool) or num_classes < 0:
-        raise ValueError(f"num_classes must be an int >= 0, got {num_classes!r}")
+    num_classes = validation.integer("num_classes", num_classes, 0)
     if not 0.0 <= dropout < 1.0:
         raise ValueError(f"dropout must be in [0, 1), got {dropout!r}")
     if name == "bnneck":

@@ -7,13 +7,12 @@ the per-model cosine similarities (weights w_i^2 / sum w^2).
 
 from __future__ import annotations
 
-import math
-import numbers
 from collections.abc import Sequence
 
 import torch
 from torch import Tensor
 
+from .. import validation
 from .query_expansion import _feature_matrix, _normalise_rows, _same_device
 
 __all__ = ["fuse_features"]
@@ -54,10 +53,6 @@ def fuse_features(features: Sequence[Tensor], weights: Sequence[float] | None = 
     if len(weights) != len(mats):
         raise ValueError(f"weights must have one entry per model ({len(mats)}), got "
                          f"{len(weights)}: {list(weights)!r}")
-    for i, w in enumerate(weights):
-        if isinstance(w, bool) or not isinstance(w, numbers.Real):
-            raise TypeError(f"weights[{i}] must be a real number, got {w!r}")
-        if not math.isfinite(float(w)) or float(w) <= 0:
-            raise ValueError(f"weights[{i}] must be positive and finite, got {w!r}")
-    parts = [_normalise_rows(m) * float(w) for m, w in zip(mats, weights)]
+    weights = [validation.real(f"weights[{i}]", w, positive=True) for i, w in enumerate(weights)]
+    parts = [_normalise_rows(m) * w for m, w in zip(mats, weights)]
     return _normalise_rows(torch.cat(parts, dim=1))

@@ -8,7 +8,6 @@ to verify the exported file. Both are optional dependencies of reid_fast:
 from __future__ import annotations
 
 import copy
-import math
 import os
 import time
 import warnings
@@ -158,9 +157,7 @@ def export_onnx(
     height, width = validation.size_hw("image_size", image_size)
     batch_size = validation.integer("batch_size", batch_size, 1)
     opset = validation.integer("opset", opset, MIN_OPSET, MAX_OPSET)
-    if not (isinstance(atol, (int, float)) and not isinstance(atol, bool)
-            and math.isfinite(atol) and atol >= 0):
-        raise ValueError(f"atol must be a finite number >= 0, got {atol!r}")
+    atol = validation.real("atol", atol, 0.0)
     if not isinstance(model, nn.Module):
         raise ValueError(f"model must be a torch.nn.Module, got {type(model).__name__}")
     onnx = _import_onnx()

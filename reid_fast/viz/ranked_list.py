@@ -89,13 +89,9 @@ class TileStyle:
 
     def __post_init__(self) -> None:
         for name in ("tile_width", "tile_height", "line_height"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise ValueError(f"TileStyle.{name} must be an int >= 1, got {value!r}")
+            validation.integer(f"TileStyle.{name}", getattr(self, name), 1)
         for name in ("frame", "margin", "gap", "query_gap"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-                raise ValueError(f"TileStyle.{name} must be an int >= 0, got {value!r}")
+            validation.integer(f"TileStyle.{name}", getattr(self, name), 0)
 
     @property
     def box_width(self) -> int:
@@ -416,9 +412,7 @@ def ranked_lists(distances: Any, query_ids: Any, gallery_ids: Any, query_cams: A
             else _int_vector(query_cams, "query_cams", q))
     gcam = (np.full(g, -1, np.int64) if gallery_cams is None
             else _int_vector(gallery_cams, "gallery_cams", g))
-    if not isinstance(top, (int, np.integer)) or isinstance(top, bool) or not 1 <= top <= g:
-        raise ValueError(f"top must be an int in [1, {g}] (the gallery size); got {top!r}")
-    top = int(top)
+    top = validation.integer("top", top, 1, g, high_name="the gallery size")
     if queries is None:
         selected = np.arange(q, dtype=np.int64)
     else:

@@ -306,7 +306,7 @@ def test_default_cache_dir_follows_environment(image_files, tmp_path, monkeypatc
         ({"size": (0, 5)}, ValueError, r"size must be a pair \(H, W\) of integers >= 1, got \(0, 5\)"),
         ({"size": (5,)}, ValueError, r"size must be a pair \(H, W\) of integers >= 1"),
         ({"records": []}, ValueError, "records is empty"),
-        ({"workers": 0}, ValueError, "workers must be a positive int, got 0"),
+        ({"workers": 0}, ValueError, "workers must be >= 1, got 0"),
     ],
 )
 def test_bad_arguments(image_files, tmp_path, kwargs, error, match):

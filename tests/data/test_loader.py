@@ -76,7 +76,7 @@ def test_start_resumes_part_way(cache):
     for got, batch in zip(resumed, expected):
         np.testing.assert_array_equal(got, batch)
     assert list(loader.epoch(5, start=len(sampler))) == []
-    with pytest.raises(ValueError, match=r"start must be an int in 0..7, got 8"):
+    with pytest.raises(ValueError, match=r"start must be between 0 and the number of batches \(7\), got 8"):
         loader.epoch(5, start=8)
 
 
@@ -123,7 +123,7 @@ def test_bad_arguments(cache):
         BatchLoader(cache, [0, 1, 2], sampler)
     with pytest.raises(TypeError, match="labels must be a 1-d sequence of ints"):
         BatchLoader(cache, np.zeros(COUNT), sampler)
-    with pytest.raises(ValueError, match="prefetch must be an int >= 0, got -1"):
+    with pytest.raises(ValueError, match="prefetch must be >= 0, got -1"):
         BatchLoader(cache, LABELS, sampler, prefetch=-1)
     assert BatchLoader(cache, LABELS, sampler).prefetch == 0          # CPU default
     assert BatchLoader(cache, LABELS, sampler, prefetch=3).prefetch == 3

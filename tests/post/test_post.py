@@ -615,7 +615,7 @@ def test_fuse_features_errors():
         post.fuse_features([a, b])
     with pytest.raises(ValueError, match="empty"):
         post.fuse_features([])
-    with pytest.raises(ValueError, match=r"weights\[1\] must be positive and finite, got 0"):
+    with pytest.raises(ValueError, match=r"weights\[1\] must be > 0, got 0"):
         post.fuse_features([a, a], [1.0, 0.0])
     with pytest.raises(ValueError, match="weights.*-1"):
         post.fuse_features([a, a], [-1.0, 1.0])
