@@ -10,45 +10,23 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import json
 import pickle
 import sys
 from pathlib import Path
 
 from ..testtime.onnx_export import MAX_OPSET, MIN_OPSET, ExportReport, export_onnx
 from ..testtime.run_model import load_run
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
-    return value
-
-
-class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
-    """Shows defaults, except the None of options whose help already says what they default to."""
-
-    def _get_help_string(self, action: argparse.Action) -> str | None:
-        if action.default is None:
-            return action.help
-        return super()._get_help_string(action)
+from . import _common
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="reid-fast export",
-        description="Export the embedding model of a trained run to ONNX and check it "
-                    "against PyTorch with onnxruntime.",
-        formatter_class=_HelpFormatter)
+    parser = _common.parser("export", "Export the embedding model of a trained run to ONNX "
+                                      "and check it against PyTorch with onnxruntime.")
     parser.add_argument("run", metavar="RUN",
                         help="finished run folder of reid-fast train (or its model.pt)")
     parser.add_argument("--output", "-o", default=None,
                         help="ONNX file to write (default: RUN/model.onnx)")
-    parser.add_argument("--batch-size", type=_positive_int, default=4,
+    parser.add_argument("--batch-size", type=_common.positive_int, default=4,
                         help="batch of the traced example input (the batch axis stays "
                              "dynamic unless --static-batch)")
     parser.add_argument("--opset", type=int, default=17,
@@ -58,15 +36,10 @@ def build_parser() -> argparse.ArgumentParser:
                         help="fix the batch axis at --batch-size instead of leaving it dynamic")
     parser.add_argument("--no-check", action="store_true",
                         help="skip running the file with onnxruntime against PyTorch")
-    parser.add_argument("--image-size", type=_positive_int, nargs=2, metavar=("H", "W"),
+    parser.add_argument("--image-size", type=_common.positive_int, nargs=2, metavar=("H", "W"),
                         default=None, help="input size (default: the run's training size)")
-    parser.add_argument("--json", action="store_true", help="print the result as JSON")
+    _common.add_json(parser)
     return parser
-
-
-def _error(message: str) -> int:
-    print(f"error: {message}", file=sys.stderr, flush=True)
-    return 2
 
 
 def format_summary(report: ExportReport, run_dir: Path, size_mb: float, checked: bool) -> str:
@@ -85,26 +58,24 @@ def format_summary(report: ExportReport, run_dir: Path, size_mb: float, checked:
     return "\n".join(lines)
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+def export(args: argparse.Namespace) -> int:
     try:
         importlib.import_module("onnx")  # fail early, before loading the run
     except ImportError:
-        return _error('exporting to ONNX needs the onnx package: pip install onnx onnxruntime '
-                      '(or pip install "reid_fast[export]")')
-
+        raise ValueError('exporting to ONNX needs the onnx package: pip install onnx onnxruntime '
+                         '(or pip install "reid_fast[export]")') from None
     run = Path(args.run)
     if not run.exists():
-        return _error(f"run folder {run} does not exist: pass a finished run folder of "
-                      "reid-fast train (it holds model.pt)")
+        raise FileNotFoundError(f"run folder {run} does not exist: pass a finished run folder "
+                                "of reid-fast train (it holds model.pt)")
     try:
         trained = load_run(run, device="cpu")
-    except FileNotFoundError as error:
-        return _error(str(error))
-    except (OSError, ValueError, KeyError, RuntimeError, pickle.UnpicklingError) as error:
+    except FileNotFoundError:
+        raise
+    except (OSError, KeyError, RuntimeError, pickle.UnpicklingError) as error:
         first_line = (str(error).strip().splitlines() or [""])[0][:200]
-        return _error(f"cannot load the model of run {run}: not a model.pt written by "
-                      f"reid-fast train ({type(error).__name__}: {first_line})")
+        raise ValueError(f"cannot load the model of run {run}: not a model.pt written by "
+                         f"reid-fast train ({type(error).__name__}: {first_line})") from None
 
     output = Path(args.output) if args.output else trained.run_dir / "model.onnx"
     image_size = tuple(args.image_size) if args.image_size else trained.image_size
@@ -112,19 +83,18 @@ def main(argv: list[str] | None = None) -> int:
         report = export_onnx(trained.model, output, image_size, batch_size=args.batch_size,
                              opset=args.opset, dynamic_batch=not args.static_batch,
                              check=not args.no_check)
-    except ValueError as error:
-        return _error(str(error))
-    except RuntimeError as error:
+    except RuntimeError as error:  # the file disagrees with PyTorch: not the user's input
         print(f"error: {error}", file=sys.stderr, flush=True)
         return 1
 
     size_mb = report.path.stat().st_size / 2**20
-    if args.json:
-        result = report.as_dict()
-        result.update(run_dir=str(trained.run_dir), arch=trained.config.arch,
-                      dynamic_batch=not args.static_batch, size_mb=round(size_mb, 3))
-        print(json.dumps(result, indent=2), flush=True)
-    else:
-        print(format_summary(report, trained.run_dir, size_mb, checked=not args.no_check),
-              flush=True)
+    result = report.as_dict()
+    result.update(run_dir=str(trained.run_dir), arch=trained.config.arch,
+                  dynamic_batch=not args.static_batch, size_mb=round(size_mb, 3))
+    _common.emit(args, format_summary(report, trained.run_dir, size_mb,
+                                      checked=not args.no_check), result)
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    return _common.run(export, build_parser().parse_args(argv))

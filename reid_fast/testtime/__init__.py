@@ -3,13 +3,13 @@ post-processing chain, ONNX export."""
 
 from .chain import PostConfig, chain_distances
 from .feature_file import (
-                           DistanceMatrix,
-                           FeatureSet,
-                           SplitFeatures,
-                           load_distances,
-                           load_features,
-                           save_distances,
-                           save_features,
+    DistanceMatrix,
+    FeatureSet,
+    SplitFeatures,
+    load_distances,
+    load_features,
+    save_distances,
+    save_features,
 )
 from .run_model import TrainedRun, load_run
 
