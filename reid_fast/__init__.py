@@ -17,9 +17,23 @@ from .ops.knn import knn
 from .ops.params import RerankParams
 from .ops.rerank import rerank, rerank_distances, rerank_similarities
 from .ops.topk_rows import topk_rows
-from .testtime.embedder import Embedder, load
 
 __version__ = "0.1.0"
+
+_INFERENCE_API = ("Embedder", "load")
+
+
+def __getattr__(name: str):
+    """``load`` and ``Embedder`` import the model stack on first use, so that ``import
+    reid_fast`` for the array ops stays light."""
+    if name in _INFERENCE_API:
+        from .testtime import embedder
+
+        value = getattr(embedder, name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'reid_fast' has no attribute {name!r}")
+
 
 __all__ = [
     "METRICS",

@@ -68,5 +68,6 @@ def save_image(path: str | os.PathLike, image: Any, *, sync: bool = True, **para
     path = Path(path)
     image_format = Image.registered_extensions().get(path.suffix.lower())
     if image_format is None:
-        raise ValueError(f"path must end in an image extension (.png, .jpg, ...), got {str(path)!r}")
+        raise ValueError(f"path must end in an image extension (.png, .jpg, ...), "
+                         f"got {str(path)!r}")
     return atomic_write(path, lambda f: image.save(f, format=image_format, **params), sync=sync)

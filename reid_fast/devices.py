@@ -11,7 +11,7 @@ def resolve_device(name: str | torch.device = "auto", local_rank: int = 0) -> to
     CUDA device without an index gets ``local_rank``. ValueError for a CUDA device torch
     does not see, or a name torch does not know."""
     if isinstance(name, str) and name == "auto":
-        return torch.device(f"cuda:{local_rank}") if torch.cuda.is_available() else torch.device("cpu")
+        return torch.device(f"cuda:{local_rank}" if torch.cuda.is_available() else "cpu")
     if not isinstance(name, (str, torch.device)):
         raise TypeError(f"device must be a str or torch.device, got {type(name).__name__} {name!r}")
     try:

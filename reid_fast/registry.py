@@ -33,7 +33,8 @@ class Registry(Mapping[str, T]):
         """Register ``entry`` as ``name`` and return it. A name is a non-empty string
         without whitespace; registering a taken name needs ``replace=True``."""
         if not isinstance(name, str):
-            raise TypeError(f"{self.kind} name must be a string, got {type(name).__name__} {name!r}")
+            raise TypeError(f"{self.kind} name must be a string, got {type(name).__name__} "
+                            f"{name!r}")
         if not name or any(c.isspace() for c in name):
             raise ValueError(f"{self.kind} name must be non-empty without whitespace, got {name!r}")
         if name in self._entries and not replace:

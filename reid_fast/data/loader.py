@@ -91,7 +91,8 @@ class BatchLoader:
         closed or garbage-collected); an exception in the thread is raised here.
         """
         batches = self.sampler.batches(epoch)
-        start = validation.integer("start", start, 0, len(batches), high_name="the number of batches")
+        start = validation.integer("start", start, 0, len(batches),
+                                   high_name="the number of batches")
         if self.prefetch == 0:
             return self._iterate_here(batches[start:])
         return self._iterate(batches[start:])

@@ -148,7 +148,8 @@ class ClassBalancedSampler(_GlobalSequenceSampler):
         num_samples: int | None = None,
     ) -> None:
         super().__init__(labels, batch_size, seed, rank, world_size)
-        self.num_samples = len(self.labels) if num_samples is None else validation.integer("num_samples", num_samples, 1)
+        self.num_samples = (len(self.labels) if num_samples is None
+                            else validation.integer("num_samples", num_samples, 1))
         self._num_batches = self.num_samples // self.global_batch_size
         if self._num_batches == 0:
             raise ValueError(

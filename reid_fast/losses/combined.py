@@ -41,12 +41,16 @@ class LossOptions:
     cos_margin: float = 0.35
 
 
+LossFactory = Callable[[LossOptions], nn.Module]
+"""What a registered loss builds its module with."""
+
+
 @dataclass(frozen=True)
 class LossKind:
     """A registered loss: ``build(options)`` returns the module, which reads
     ``output.<source>`` (one of :data:`SOURCES`) and the labels."""
 
-    build: Callable[[LossOptions], nn.Module]
+    build: LossFactory
     source: str
 
 
@@ -55,7 +59,7 @@ LOSS_KINDS: Registry[LossKind] = Registry("loss")
 
 
 def register_loss(name: str, *, source: str = "features", replace: bool = False
-                  ) -> Callable[[Callable[[LossOptions], nn.Module]], Callable[[LossOptions], nn.Module]]:
+                  ) -> Callable[[LossFactory], LossFactory]:
     """Decorator: register ``build(options: LossOptions) -> nn.Module`` as the loss
     ``name`` (lower case: specs are case-insensitive), reading ``output.<source>``::
 
@@ -68,7 +72,7 @@ def register_loss(name: str, *, source: str = "features", replace: bool = False
     if isinstance(name, str) and name != name.lower():
         raise ValueError(f"loss name must be lower case (specs are case-insensitive), got {name!r}")
 
-    def register(build: Callable[[LossOptions], nn.Module]) -> Callable[[LossOptions], nn.Module]:
+    def register(build: LossFactory) -> LossFactory:
         LOSS_KINDS.add(name, LossKind(build, source), replace=replace)
         return build
     return register
@@ -79,8 +83,10 @@ for _name, _source, _build in (
     ("triplet", "features", lambda o: TripletLoss(o.triplet_margin)),
     ("circle", "features", lambda o: CircleLoss(o.circle_m, o.circle_gamma)),
     ("instance", "features", lambda o: InstanceLoss(o.instance_gamma)),
-    ("arcface", "features", lambda o: ArcFace(o.feat_dim, o.num_classes, o.arc_scale, o.arc_margin)),
-    ("cosface", "features", lambda o: CosFace(o.feat_dim, o.num_classes, o.cos_scale, o.cos_margin)),
+    ("arcface", "features",
+     lambda o: ArcFace(o.feat_dim, o.num_classes, o.arc_scale, o.arc_margin)),
+    ("cosface", "features",
+     lambda o: CosFace(o.feat_dim, o.num_classes, o.cos_scale, o.cos_margin)),
 ):
     register_loss(_name, source=_source)(_build)
 
@@ -138,7 +144,8 @@ class ReidLoss(nn.Module):
                     f"got {term.source!r}"
                 )
             self.terms[name] = term.loss
-            self.weights[name] = validation.real(f"weight of loss term {name!r}", term.weight, positive=True)
+            self.weights[name] = validation.real(f"weight of loss term {name!r}", term.weight,
+                                                 positive=True)
             self.sources[name] = term.source
 
     def forward(

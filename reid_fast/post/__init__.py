@@ -14,7 +14,8 @@ Tracks (:mod:`.tracks`):
     - ``track_groups(trackids)``
     - ``track_average(gallery, trackids, weight=1.0)``
     - ``track_features(gallery, trackids)``
-    - ``track_rerank(query, gallery, trackids, k1, k2, lambda_, within_track=1e-3)`` (re-ranking defaults: ``reid_fast.ops.params.DEFAULT_RERANK``)
+    - ``track_rerank(query, gallery, trackids, k1, k2, lambda_, within_track=1e-3)``
+      (the re-ranking defaults: ``reid_fast.ops.params.DEFAULT_RERANK``)
 
 Camera and direction awareness (:mod:`.penalties`):
     - ``camera_penalty(cams_a, cams_b, weight)``
