@@ -68,6 +68,12 @@ class Registry(Mapping[str, T]):
         return f"Registry({self.kind!r}: {', '.join(self._entries)})"
 
 
+def plugin_reference(plugin: str) -> str:
+    """What a run records for a plugin: a ``.py`` path made absolute (the run may be
+    loaded from another folder), a module name as it is."""
+    return str(Path(plugin).resolve()) if plugin.endswith(".py") else plugin
+
+
 def import_plugins(plugins: Sequence[str]) -> list[ModuleType]:
     """Import the user modules that register backbones, layouts or losses (each once).
 

@@ -22,7 +22,7 @@ from ..atomic import write_text
 from ..data.formats import LAYOUTS
 from ..losses import LOSS_KINDS
 from ..models import BACKBONES
-from ..registry import import_plugins
+from ..registry import import_plugins, plugin_reference
 from ..ops.params import DEFAULT_RERANK, RerankParams
 
 
@@ -241,6 +241,7 @@ def config_from_args(args: argparse.Namespace, base: dict[str, Any] | None = Non
         value = getattr(args, f.name, None)
         if value is not None:
             values[f.name] = value
+    values["plugins"] = [plugin_reference(p) for p in values.get("plugins", [])]
     return TrainConfig(**values)
 
 

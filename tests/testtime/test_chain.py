@@ -14,12 +14,26 @@ import pytest
 import torch
 from PIL import Image
 
-from reid_fast.cli import evaluate, extract, fuse, pipeline, postprocess, rerank, submit, train, visualize
+from reid_fast.cli import (
+    evaluate,
+    extract,
+    fuse,
+    pipeline,
+    postprocess,
+    rerank,
+    submit,
+    visualize,
+)
 from reid_fast.data.formats import load_aicity
-from reid_fast.testtime.feature_file import (DistanceMatrix, load_distances, load_features,
-                                           save_distances)
 from reid_fast.eval import evaluate_ranking, read_aicity_submission
+from reid_fast.testtime.feature_file import (
+    DistanceMatrix,
+    load_distances,
+    load_features,
+    save_distances,
+)
 from reid_fast.viz.ranked_list import sheet_size
+
 
 @pytest.fixture(scope="module")
 def chain(run, tmp_path_factory):

@@ -11,11 +11,11 @@ from pathlib import Path
 import pytest
 import torch
 
+from reid_fast.cli.export import main
+from reid_fast.models import build_model
 from reid_fast.runs.checkpoint import save_atomic
 from reid_fast.runs.config import TrainConfig
 from reid_fast.testtime.onnx_export import ExportReport, export_onnx
-from reid_fast.cli.export import main
-from reid_fast.models import build_model
 
 SIZE = (64, 64)
 

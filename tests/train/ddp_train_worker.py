@@ -9,7 +9,7 @@ import sys
 
 import torch
 
-from reid_fast.runs.config import config_from_args, build_parser
+from reid_fast.runs.config import build_parser, config_from_args
 from reid_fast.train.trainer import Trainer
 
 

@@ -11,8 +11,13 @@ import torch
 from PIL import Image
 
 from reid_fast.runs.checkpoint import load_checkpoint, save_atomic
-from reid_fast.runs.config import (TrainConfig, build_parser, config_from_args,
-                                     load_config_file, resolve_config_path)
+from reid_fast.runs.config import (
+    TrainConfig,
+    build_parser,
+    config_from_args,
+    load_config_file,
+    resolve_config_path,
+)
 from reid_fast.train.ema import ModelEMA
 from reid_fast.train.optim import build_optimizer, lr_factor
 from reid_fast.viz.curves import plot_training_curves
