@@ -3,14 +3,19 @@
 //
 // Kernels, all on the caller's stream:
 //   topk_rows_select_kernel  one warp per (row, column split); 256-thread blocks (8 warps),
-//                            grid-stride over the n * S warp items. The 32 lanes read 32
-//                            consecutive columns (coalesced); the candidates the heap accepts
-//                            are found with one __ballot_sync and lane 0 pushes them in
-//                            increasing column order. The heap lives in global memory: the
-//                            output row when S == 1, else the partial list [row][split][k] in
-//                            the workspace. The heap root is cached in registers of every lane
-//                            and refreshed only after a push. At the end lane 0 sorts the heap.
-//   topk_rows_merge_kernel   (S > 1 only) one thread per row: merge_sorted_lists over the S
+//                            grid-stride over the n * S warp items. The lanes read 128
+//                            consecutive columns per step, a float4 each (coalesced 512-byte
+//                            loads; a scalar head up to the first 16-byte boundary and a tail
+//                            of at most 3 columns are read one float per lane). One
+//                            __ballot_sync tells whether any of them enters the heap; only
+//                            then a ballot per quarter finds the candidates, which lane 0
+//                            pushes. The selection does not depend on the order of the
+//                            pushes, so the results are those of a column-by-column scan.
+//                            The heap lives in global memory: the output row when S == 1,
+//                            else the partial list [row][split][k] in the workspace. The heap
+//                            root is cached in registers of every lane and refreshed only
+//                            after a push. At the end lane 0 sorts the heap.
+//   merge (device.cu)        (S > 1 only) one thread per row: merge_sorted_lists over the S
 //                            partial lists, row_max = max of the S partial maxima.
 // S (splits of the columns) is > 1 only when there are too few rows to fill the GPU.
 //
@@ -37,6 +42,10 @@ constexpr int kTopkWarpsPerBlock = kTopkThreads / kWarpSize;
 constexpr int64_t kTopkMinColumnsPerSplit = 2048;
 // Warps in flight wanted per SM before columns are split.
 constexpr int64_t kTopkTargetWarpsPerSm = 32;
+// The aligned body of a row is read with 16-byte (float4) loads: 128 columns per warp step.
+constexpr int kFloatsPerLoad = 4;
+constexpr std::uintptr_t kBytesPerLoad = kFloatsPerLoad * sizeof(float);
+constexpr int64_t kColumnsPerVectorStep = kFloatsPerLoad * kWarpSize;
 
 int64_t topk_rows_splits(int64_t n, int64_t m, int64_t k, int device_id) {
   if (n <= 0) return 1;
@@ -44,10 +53,96 @@ int64_t topk_rows_splits(int64_t n, int64_t m, int64_t k, int device_id) {
                        kTopkMinColumnsPerSplit);
 }
 
+// One warp's selection over one item: the heap (lane 0 writes it; every lane tracks its
+// size), its root cached in registers of every lane (valid once the heap is full; refreshed
+// only after a push) and this lane's running maximum of the values it has read.
+struct WarpSelection {
+  TopkHeap heap;
+  float root_value;
+  int64_t root_index;
+  float lane_max;
+
+  // Whether (value, col) would enter the heap as it is now; k == 0 accepts nothing (the heap
+  // has no root to compare with).
+  __device__ __forceinline__ bool wants(float value, int64_t col) const {
+    return heap.capacity > 0 &&
+           (heap.size < heap.capacity || ranks_before(value, col, root_value, root_index));
+  }
+
+  // Pushes the candidates of a non-empty ballot: bit b stands for column first + b * stride
+  // of row_data. Must be called by the whole warp with the same arguments.
+  __device__ __forceinline__ void push(unsigned accepted, const float* row_data, int64_t first,
+                                       int64_t stride, int lane) {
+    // push grows the heap by one per candidate until it is full: the same count in every
+    // lane. Computed before lane 0's pushes, which advance lane 0's heap.size.
+    const int64_t grown = heap.size + __popc(accepted);
+    if (lane == 0) {
+      // In increasing lane order; push rejects what no longer qualifies, and the selection
+      // does not depend on the order candidates arrive in (common/topk.h).
+      unsigned pending = accepted;
+      while (pending != 0u) {
+        const int b = __ffs(static_cast<int>(pending)) - 1;
+        pending &= pending - 1u;
+        const int64_t col = first + b * stride;
+        heap.push(row_data[col], col);
+      }
+    }
+    heap.size = grown < heap.capacity ? grown : heap.capacity;
+    __syncwarp(kFullMask);  // lane 0's heap writes are visible to the whole warp
+    if (heap.size == heap.capacity) {
+      root_value = heap.values[0];
+      root_index = heap.indices[0];
+    }
+    // Every lane has read the root before lane 0 may change it again.
+    __syncwarp(kFullMask);
+  }
+
+  // Columns [begin, end) of row_data, one float per lane per step.
+  __device__ __forceinline__ void scan_scalar(const float* row_data, int64_t begin, int64_t end,
+                                              int lane) {
+    for (int64_t col0 = begin; col0 < end; col0 += kWarpSize) {  // warp-uniform
+      const int64_t col = col0 + lane;
+      const bool valid = col < end;
+      const float value = valid ? row_data[col] : 0.0f;
+      if (valid) lane_max = fmaxf(lane_max, value);
+      const unsigned accepted = __ballot_sync(kFullMask, valid && wants(value, col));
+      if (accepted != 0u) push(accepted, row_data, col0, 1, lane);  // warp-uniform
+    }
+  }
+
+  // Columns [begin, end) of row_data, 4 per lane per step (one 16-byte load): row_data + begin
+  // must be 16-byte aligned and end - begin a multiple of 4. One ballot tells whether any of
+  // the warp's 128 values qualifies; only then does a ballot per quarter push them.
+  __device__ __forceinline__ void scan_vector(const float* row_data, int64_t begin, int64_t end,
+                                              int lane) {
+    for (int64_t col0 = begin; col0 < end; col0 += kColumnsPerVectorStep) {  // warp-uniform
+      const int64_t first = col0 + kFloatsPerLoad * lane;
+      const bool valid = first < end;  // all 4 columns or none: end - begin is a multiple of 4
+      float4 quad = {0.0f, 0.0f, 0.0f, 0.0f};
+      if (valid) quad = *reinterpret_cast<const float4*>(row_data + first);
+      const float values[kFloatsPerLoad] = {quad.x, quad.y, quad.z, quad.w};
+      bool any_wanted = false;
+#pragma unroll
+      for (int j = 0; j < kFloatsPerLoad; ++j) {
+        if (valid) lane_max = fmaxf(lane_max, values[j]);
+        any_wanted = any_wanted || (valid && wants(values[j], first + j));
+      }
+      if (__ballot_sync(kFullMask, any_wanted) == 0u) continue;  // warp-uniform
+#pragma unroll
+      for (int j = 0; j < kFloatsPerLoad; ++j) {
+        // Re-tested against the root as the previous quarters' pushes left it.
+        const unsigned accepted = __ballot_sync(kFullMask, valid && wants(values[j], first + j));
+        if (accepted != 0u) push(accepted, row_data, col0 + j, kFloatsPerLoad, lane);
+      }
+    }
+  }
+};
+
 // Warp item w = row * splits + split scans columns [split * chunk, min(m, (split + 1) * chunk))
 // of row `row` into the heap at heap_values / heap_indices + w * k and writes the maximum of
 // those columns to max_out[w] (max_out may be nullptr). With splits == 1 the item is the row,
-// so the heaps are the output rows.
+// so the heaps are the output rows. The columns are read as a scalar head up to the first
+// 16-byte boundary, float4 loads over the aligned body and a scalar tail of at most 3.
 __global__ void __launch_bounds__(kTopkThreads)
     topk_rows_select_kernel(const float* __restrict__ matrix, int64_t n, int64_t m, int64_t k,
                             int64_t splits, float* heap_values, int64_t* heap_indices,
@@ -67,53 +162,28 @@ __global__ void __launch_bounds__(kTopkThreads)
     const int64_t col_begin = split * chunk;
     const int64_t col_end = col_begin + chunk < m ? col_begin + chunk : m;
     const float* row_data = matrix + row * m;
-    TopkHeap heap{heap_values + item * k, heap_indices + item * k, k, 0};
+    WarpSelection selection{TopkHeap{heap_values + item * k, heap_indices + item * k, k, 0},
+                            INFINITY, kEmptyIndex, -INFINITY};
 
-    // The heap root, valid once the heap is full (identical in every lane).
-    float root_value = INFINITY;
-    int64_t root_index = kEmptyIndex;
-    float lane_max = -INFINITY;
+    // Floats from col_begin to the next 16-byte boundary (row_data is 4-byte aligned).
+    const auto address = reinterpret_cast<std::uintptr_t>(row_data + col_begin);
+    const int64_t to_boundary = static_cast<int64_t>(
+        (kBytesPerLoad - address % kBytesPerLoad) % kBytesPerLoad / sizeof(float));
+    const int64_t body_begin = col_begin + to_boundary < col_end ? col_begin + to_boundary
+                                                                 : col_end;
+    const int64_t body_end =
+        body_begin + (col_end - body_begin) / kFloatsPerLoad * kFloatsPerLoad;
+    selection.scan_scalar(row_data, col_begin, body_begin, lane);
+    selection.scan_vector(row_data, body_begin, body_end, lane);
+    selection.scan_scalar(row_data, body_end, col_end, lane);
 
-    for (int64_t col0 = col_begin; col0 < col_end; col0 += kWarpSize) {
-      const int64_t col = col0 + lane;
-      const bool valid = col < col_end;
-      const float v = valid ? row_data[col] : 0.0f;
-      if (valid) lane_max = fmaxf(lane_max, v);
-      // k == 0 accepts nothing (the heap has no root to compare with).
-      const bool want = valid && k > 0 &&
-                        (heap.size < k || ranks_before(v, col, root_value, root_index));
-      const unsigned accepted = __ballot_sync(kFullMask, want);
-      if (accepted != 0u) {  // warp-uniform (the ballot is the same in every lane)
-        // push grows the heap by one per candidate until it is full: the same count in
-        // every lane. Computed before lane 0's pushes, which advance lane 0's heap.size.
-        const int64_t grown = heap.size + __popc(accepted);
-        if (lane == 0) {
-          // In increasing lane (= column) order; push rejects what no longer qualifies.
-          unsigned pending = accepted;
-          while (pending != 0u) {
-            const int b = __ffs(static_cast<int>(pending)) - 1;
-            pending &= pending - 1u;
-            heap.push(row_data[col0 + b], col0 + b);
-          }
-        }
-        heap.size = grown < k ? grown : k;
-        __syncwarp(kFullMask);  // lane 0's heap writes are visible to the whole warp
-        if (heap.size == k) {
-          root_value = heap.values[0];
-          root_index = heap.indices[0];
-        }
-        // Every lane has read the root before lane 0 may change it again.
-        __syncwarp(kFullMask);
-      }
-    }
-
-    float item_max = lane_max;
+    float item_max = selection.lane_max;
 #pragma unroll
     for (int offset = kWarpSize / 2; offset > 0; offset /= 2) {
       item_max = fmaxf(item_max, __shfl_xor_sync(kFullMask, item_max, offset));
     }
     if (lane == 0) {
-      heap.sort_ascending();  // unfilled slots become (+inf, kEmptyIndex)
+      selection.heap.sort_ascending();  // unfilled slots become (+inf, kEmptyIndex)
       if (max_out != nullptr) max_out[item] = item_max;
     }
     // The next item's heap is elsewhere, but keep the warp together between items.

@@ -132,8 +132,9 @@ class Case {
   }
   int64_t integer(const std::string& name) const { return std::stoll(param(name)); }
   double real(const std::string& name) const { return std::stod(param(name)); }
+  bool has_param(const std::string& name) const { return params_.count(name) != 0; }
   bool flag(const std::string& name) const {
-    return params_.count(name) != 0 && integer(name) != 0;
+    return has_param(name) && integer(name) != 0;
   }
 
   Buffer& output(const std::string& name, DType dtype, std::vector<int64_t> shape) {
@@ -226,11 +227,17 @@ void knn(Case& c, void* stream) {
   cuda::knn(args, stream);
 }
 
+// param misalign (optional, 0 .. 3): the matrix starts that many floats into its allocation,
+// so that its rows are not 16-byte aligned even when m is a multiple of 4.
 void topk_rows(Case& c, void* stream) {
   const Buffer& matrix = c.input("matrix");
   const int64_t n = matrix.dim(0), m = matrix.dim(1), k = c.integer("k");
+  const int64_t misalign = c.has_param("misalign") ? c.integer("misalign") : 0;
+  Buffer& shifted = c.scratch((misalign + n * m) * sizeof(float));
+  std::memcpy(shifted.as<float>() + misalign, matrix.data, matrix.bytes);
   TopkRowsArgs args;
   args.matrix = c.view(matrix);
+  args.matrix.data = shifted.as<float>() + misalign;
   args.values = c.view(c.output("values", DType::Float32, {n, k}));
   args.indices = c.view(c.output("indices", DType::Int64, {n, k}));
   if (c.flag("row_max")) args.row_max = c.view(c.output("row_max", DType::Float32, {n}));

@@ -46,6 +46,12 @@ struct uint3 {
   unsigned x, y, z;
 };
 
+// The 16-byte vector type of 128-bit loads (CUDA aligns it to 16 bytes too, so that a
+// misaligned float4 access is reported by UndefinedBehaviorSanitizer here).
+struct alignas(16) float4 {
+  float x, y, z, w;
+};
+
 struct dim3 {
   unsigned x, y, z;
   constexpr dim3(unsigned x_ = 1, unsigned y_ = 1, unsigned z_ = 1) : x(x_), y(y_), z(z_) {}

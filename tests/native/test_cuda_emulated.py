@@ -204,15 +204,26 @@ def test_query_devices(driver):
 # topk_rows
 # --------------------------------------------------------------------------------------
 
-# (n, m, k, multiprocessors): one row, k = m, tile-odd widths, splits S = 2 and S = 9.
-TOPK_CASES = [(1, 1, 1, 132), (5, 33, 33, 132), (40, 100, 7, 132), (3, 5000, 50, 4), (2, 20000, 5, 4)]
+# (n, m, k, multiprocessors, misalign): one row, k = m, tile-odd widths, splits S = 2 and
+# S = 9; then for the float4 loads: rows shorter than one load, widths 4 j + 1 .. 3 (rows start
+# at every offset from a 16-byte boundary, so heads and tails of 0 .. 3 columns), widths of
+# 4 j with the matrix shifted by 1 .. 3 floats (driver param misalign), and splits whose
+# chunks (2,049 columns) are not a multiple of 4.
+TOPK_CASES = [
+    (1, 1, 1, 132, 0), (5, 33, 33, 132, 0), (40, 100, 7, 132, 0), (3, 5000, 50, 4, 0),
+    (2, 20000, 5, 4, 0),
+    (4, 3, 2, 132, 0), (9, 257, 9, 132, 0), (6, 258, 20, 132, 0), (5, 259, 259, 132, 0),
+    (3, 256, 11, 132, 1), (3, 512, 4, 132, 2), (4, 200, 16, 132, 3), (2, 6147, 5, 4, 0),
+    (1, 8196, 3, 4, 2),
+]
 
 
-@pytest.mark.parametrize("schedule", SCHEDULES)
-def test_topk_rows(driver, rng, schedule):
-    matrices = [np.round(rng.random((n, m)) * 50).astype(np.float32) for n, m, _, _ in TOPK_CASES]
-    cases = [emu.Case("topk_rows", {"matrix": a}, {"k": k, "row_max": 1}, multiprocessors=sms)
-             for a, (_, _, k, sms) in zip(matrices, TOPK_CASES)]
+def check_topk_rows(driver, matrices, specs, schedule="forward"):
+    """The emulated topk_rows of each matrix (k, multiprocessors, misalign from specs) against
+    the CPU, bit for bit (values, indices, row maxima), and the literal reference."""
+    cases = [emu.Case("topk_rows", {"matrix": a}, {"k": k, "row_max": 1, "misalign": misalign},
+                      multiprocessors=sms)
+             for a, (_, _, k, sms, misalign) in zip(matrices, specs)]
     for a, case, result in zip(matrices, cases, emu.run_cases(cases, driver, schedule)):
         k = case.params["k"]
         cpu_values, cpu_indices, cpu_max = reid_fast.topk_rows(a, k, return_row_max=True)
@@ -222,6 +233,21 @@ def test_topk_rows(driver, rng, schedule):
         ref_values, ref_indices = reference.topk_rows(a, k)
         np.testing.assert_array_equal(result["indices"], ref_indices)
         np.testing.assert_array_equal(result["values"], ref_values)
+
+
+@pytest.mark.parametrize("schedule", SCHEDULES)
+def test_topk_rows(driver, rng, schedule):
+    """Rounded values: many exact ties, which must go to the lower column."""
+    matrices = [np.round(rng.random((n, m)) * 50).astype(np.float32) for n, m, *_ in TOPK_CASES]
+    check_topk_rows(driver, matrices, TOPK_CASES, schedule)
+
+
+def test_topk_rows_every_column_enters(driver):
+    """Descending rows: every column displaces the heap's root, so every quarter of every
+    float4 step pushes (the slow path of the vector scan), across heads, bodies and tails."""
+    specs = [(3, 259, 17, 132, 1), (2, 6147, 40, 4, 3)]
+    matrices = [np.tile(np.arange(m, 0, -1, dtype=np.float32), (n, 1)) for n, m, *_ in specs]
+    check_topk_rows(driver, matrices, specs)
 
 
 # --------------------------------------------------------------------------------------
