@@ -8,16 +8,19 @@
 //   expansion_kernel           one warp per workspace slot (256-thread blocks, W slots,
 //                              grid-stride over rows): R*(i) = R(i, k1) plus the qualifying
 //                              R(c, h) (joins_expansion, one lane per c), collected into the
-//                              slot's list; duplicates are flagged (first occurrence kept) and
-//                              each survivor's ascending position is its count of smaller
-//                              survivors. Count phase: counts[i] = |R*(i)|. Fill phase: the
+//                              slot's list of s entries; the warp sorts it (warp_sort: runs of
+//                              32 in registers, then merge-path merges, O(s log s)) and keeps
+//                              the first of each run of equal columns, its position being the
+//                              number of kept entries before it (a ballot prefix count). Count
+//                              phase: counts[i] = |R*(i)|. Fill phase: the
 //                              columns go to indices[indptr[i] + pos], then the weights
 //                              exp(-Dn[i, j]) (dense: one lane per column; features: the warp
 //                              computes each dot product over d), summed by lane 0 in ascending
 //                              column order and divided by the sum.
 //   Workspace: aux float [N] | rk int64 [N (k1 + 1)] | rk_len int64 [N] | rh int64 [N (h + 1)]
-//              | rh_len int64 [N] | star int64 [W cap] | first uint8 [W cap], with
-//              cap = (k1 + 1)(h + 2) (max_expansion_size) and W = min(N, 8192) slots.
+//              | rh_len int64 [N] | star int64 [W cap] | star_scratch int64 [W cap], with
+//              cap = (k1 + 1)(h + 2) (max_expansion_size) and W = min(N, 8192) slots, fewer
+//              when the lists would exceed 2^26 entries (1 GiB; k1 above about 120).
 //
 // rerank_query_expansion (V'), both phases:
 //   query_expansion_kernel     one thread per workspace slot (128-thread blocks, T slots,
@@ -47,6 +50,8 @@ namespace {
 constexpr int kRerankThreads = 256;
 constexpr int kRerankWarpsPerBlock = kRerankThreads / kWarpSize;
 constexpr int64_t kReciprocalSlots = 8192;  // warps (with a private list each) in flight
+// Most list entries (star and star_scratch each) over all slots: a large k1 gets fewer slots.
+constexpr int64_t kReciprocalListEntries = int64_t{1} << 26;
 constexpr int kQeThreads = 128;
 constexpr int64_t kQeSlots = 131072;  // threads (with private cursors each) in flight
 constexpr int64_t kNoColumn = INT64_MAX;
@@ -61,7 +66,7 @@ struct ReciprocalLayout {
   int64_t* rh;              // [N][H] R(i, h) in rank order
   int64_t* rh_len;          // [N]
   int64_t* star;            // [W][cap] R*(i) before dedup, one list per slot
-  unsigned char* first;     // [W][cap] 1 where the entry is the first of its value
+  int64_t* star_scratch;    // [W][cap] the other buffer of each slot's merge sort
   int64_t slots;            // W
   int64_t cap;              // max_expansion_size(k1)
 };
@@ -72,15 +77,18 @@ ReciprocalLayout carve_reciprocal(WorkspaceCarver& carver, int64_t rows, int64_t
   const int64_t width = k1_ + 1;
   const int64_t h_width = expansion_neighbours(k1_) + 1;
   ReciprocalLayout layout{};
-  layout.slots = rows_ < kReciprocalSlots ? rows_ : kReciprocalSlots;
   layout.cap = max_expansion_size(k1_);
+  int64_t slots = kReciprocalListEntries / layout.cap;  // cap >= 2
+  if (slots < 1) slots = 1;
+  if (slots > kReciprocalSlots) slots = kReciprocalSlots;
+  layout.slots = slots < rows_ ? slots : rows_;
   layout.aux = carver.take<float>(rows_);
   layout.rk = carver.take<int64_t>(rows_ * width);
   layout.rk_len = carver.take<int64_t>(rows_);
   layout.rh = carver.take<int64_t>(rows_ * h_width);
   layout.rh_len = carver.take<int64_t>(rows_);
   layout.star = carver.take<int64_t>(layout.slots * layout.cap);
-  layout.first = carver.take<unsigned char>(layout.slots * layout.cap);
+  layout.star_scratch = carver.take<int64_t>(layout.slots * layout.cap);
   return layout;
 }
 
@@ -150,7 +158,7 @@ struct ExpansionParams {
   int64_t cap;
   int64_t slots;
   int64_t* star;
-  unsigned char* first;
+  int64_t* star_scratch;
   // Count phase.
   int64_t* counts;
   // Fill phase.
@@ -164,12 +172,81 @@ struct ExpansionParams {
   const float* aux;       // squared norms, FillFeatures
 };
 
-__device__ __forceinline__ long long warp_sum_i64(long long value) {
+// The 32 values of a warp in ascending order across its lanes (a bitonic network over
+// shuffles). Must be called by all 32 lanes.
+__device__ __forceinline__ int64_t warp_sort32(int64_t value) {
+  const int lane = static_cast<int>(threadIdx.x) % kWarpSize;
 #pragma unroll
-  for (int offset = kWarpSize / 2; offset > 0; offset /= 2) {
-    value += __shfl_xor_sync(kFullMask, value, offset);
+  for (int size = 2; size <= kWarpSize; size *= 2) {
+#pragma unroll
+    for (int stride = size / 2; stride > 0; stride /= 2) {
+      const int64_t other = __shfl_xor_sync(kFullMask, value, stride);
+      const bool ascending = (lane & size) == 0;  // always true in the last round
+      const bool lower = (lane & stride) == 0;
+      const bool take_smaller = lower == ascending;
+      value = (take_smaller == (other < value)) ? other : value;
+    }
   }
   return value;
+}
+
+// How many of the first `diagonal` entries of the merge of the ascending lists a and b come
+// from a, equal entries being taken from a first (the merge-path split).
+__device__ __forceinline__ int64_t merge_path(const int64_t* a, int64_t a_len, const int64_t* b,
+                                              int64_t b_len, int64_t diagonal) {
+  int64_t low = diagonal > b_len ? diagonal - b_len : 0;
+  int64_t high = diagonal < a_len ? diagonal : a_len;
+  while (low < high) {
+    const int64_t mid = low + (high - low) / 2;
+    if (a[mid] <= b[diagonal - 1 - mid]) {
+      low = mid + 1;
+    } else {
+      high = mid;
+    }
+  }
+  return low;
+}
+
+// Sorts list[0, size) ascending with the whole warp and returns the buffer holding the result
+// (list or scratch, each of at least size entries): runs of 32 are sorted in registers, then
+// neighbouring runs are merged, run lengths doubling, between the two buffers. Each lane merges
+// an equal share of a pair's output, starting where merge_path puts it, so one round costs
+// O(size / 32 + log size) per lane and the whole sort O(size log size) work. Must be called by
+// all 32 lanes with the same arguments.
+__device__ __forceinline__ int64_t* warp_sort(int64_t* list, int64_t* scratch, int64_t size) {
+  const int64_t lane = static_cast<int64_t>(threadIdx.x) % kWarpSize;
+  for (int64_t base = 0; base < size; base += kWarpSize) {  // warp-uniform
+    const int64_t at = base + lane;
+    // Padding sorts last, so the chunk's entries stay in its first lanes.
+    const int64_t value = warp_sort32(at < size ? list[at] : kNoColumn);
+    if (at < size) list[at] = value;
+  }
+  __syncwarp(kFullMask);
+  int64_t* from = list;
+  int64_t* to = scratch;
+  for (int64_t run = kWarpSize; run < size; run *= 2) {  // warp-uniform
+    for (int64_t start = 0; start < size; start += 2 * run) {
+      const int64_t* a = from + start;
+      const int64_t a_len = run < size - start ? run : size - start;
+      const int64_t* b = a + a_len;
+      const int64_t b_len = run < size - start - a_len ? run : size - start - a_len;
+      const int64_t total = a_len + b_len;
+      const int64_t share = (total + kWarpSize - 1) / kWarpSize;
+      const int64_t begin = lane * share < total ? lane * share : total;
+      const int64_t end = begin + share < total ? begin + share : total;
+      int64_t i = merge_path(a, a_len, b, b_len, begin);
+      int64_t j = begin - i;
+      for (int64_t out = begin; out < end; ++out) {
+        const bool from_a = j >= b_len || (i < a_len && a[i] <= b[j]);
+        to[start + out] = from_a ? a[i++] : b[j++];
+      }
+    }
+    __syncwarp(kFullMask);  // the round is complete before the next one reads it
+    int64_t* const merged = to;
+    to = from;
+    from = merged;
+  }
+  return from;
 }
 
 // One warp per slot, rows slot, slot + W, ... (see the file comment).
@@ -180,7 +257,7 @@ __global__ void __launch_bounds__(kRerankThreads) expansion_kernel(const Expansi
                        static_cast<int64_t>(threadIdx.x) / kWarpSize;
   if (slot >= p.slots) return;  // whole warps only: the slot depends on the warp
   int64_t* list = p.star + slot * p.cap;
-  unsigned char* first = p.first + slot * p.cap;
+  int64_t* list_scratch = p.star_scratch + slot * p.cap;
 
   for (int64_t i = slot; i < p.n; i += p.slots) {
     // --- R*(i) before dedup: R(i, k1), then every qualifying R(c, h), into list[0, size).
@@ -207,40 +284,31 @@ __global__ void __launch_bounds__(kRerankThreads) expansion_kernel(const Expansi
     }
     __syncwarp(kFullMask);  // the list is complete and visible to every lane
 
-    // --- Flag first occurrences.
-    for (int64_t e = lane; e < size; e += kWarpSize) {
-      const int64_t value = list[e];
-      unsigned char is_first = 1;
-      for (int64_t q = 0; q < e; ++q) {
-        if (list[q] == value) {
-          is_first = 0;
-          break;
-        }
-      }
-      first[e] = is_first;
+    // --- Sorted, then the first of each run of equal columns kept: R*(i) ascending, the
+    // position of a kept entry being the number of kept entries before it.
+    const int64_t* sorted = warp_sort(list, list_scratch, size);
+    int64_t base = 0;
+    int64_t row_nnz = 0;
+    if constexpr (kMode != ExpansionMode::Count) {
+      base = p.indptr[i];
+      row_nnz = p.indptr[i + 1] - base;
     }
-    __syncwarp(kFullMask);
+    int64_t distinct = 0;  // warp-uniform
+    for (int64_t e0 = 0; e0 < size; e0 += kWarpSize) {
+      const int64_t e = e0 + lane;
+      const bool kept = e < size && (e == 0 || sorted[e] != sorted[e - 1]);
+      const unsigned ballot = __ballot_sync(kFullMask, kept);
+      if constexpr (kMode != ExpansionMode::Count) {
+        // Never write past this row's slice of the output, whatever the caller's indptr says.
+        const int64_t position = distinct + __popc(ballot & lanes_below_mask());
+        if (kept && position < row_nnz) p.indices[base + position] = sorted[e];
+      }
+      distinct += __popc(ballot);
+    }
 
     if constexpr (kMode == ExpansionMode::Count) {
-      long long local = 0;
-      for (int64_t e = lane; e < size; e += kWarpSize) local += first[e];
-      const long long distinct = warp_sum_i64(local);
       if (lane == 0) p.counts[i] = distinct;
     } else {
-      // --- Columns, ascending: a survivor's position is the number of smaller survivors.
-      const int64_t base = p.indptr[i];
-      const int64_t row_nnz = p.indptr[i + 1] - base;
-      long long local = 0;
-      for (int64_t e = lane; e < size; e += kWarpSize) {
-        if (first[e] == 0) continue;
-        ++local;
-        const int64_t value = list[e];
-        int64_t position = 0;
-        for (int64_t q = 0; q < size; ++q) position += (first[q] != 0 && list[q] < value) ? 1 : 0;
-        if (position < row_nnz) p.indices[base + position] = value;
-      }
-      const long long distinct = warp_sum_i64(local);
-      // Never write past this row's slice of the output, whatever the caller's indptr says.
       const int64_t nnz = distinct < row_nnz ? distinct : row_nnz;
       __syncwarp(kFullMask);  // the row's columns are visible to every lane
 
@@ -283,7 +351,7 @@ __global__ void __launch_bounds__(kRerankThreads) expansion_kernel(const Expansi
       __syncwarp(kFullMask);  // lane 0 has read every weight before any is rewritten
       for (int64_t t = lane; t < nnz; t += kWarpSize) row_values[t] = row_values[t] / total;
     }
-    __syncwarp(kFullMask);  // every lane is done with list / first before the next row
+    __syncwarp(kFullMask);  // every lane is done with the slot's lists before the next row
   }
 }
 
@@ -437,7 +505,7 @@ void rerank_reciprocal(const ReciprocalArgs& args, void* stream_ptr) {
   params.cap = layout.cap;
   params.slots = layout.slots;
   params.star = layout.star;
-  params.first = layout.first;
+  params.star_scratch = layout.star_scratch;
   const unsigned blocks = capped_grid(layout.slots, kRerankWarpsPerBlock);
 
   if (count_phase) {

@@ -339,6 +339,43 @@ def test_reciprocal_sets_more_rows_than_warp_slots(driver, rng):
     np.testing.assert_allclose(result["values"], cpu.values, rtol=1e-5, atol=1e-7)
 
 
+def check_reciprocal_sets(driver, problems):
+    """The emulated V of each (dense, row_scale, rank) against the CPU, bit for bit, and its
+    sets against the reference's."""
+    cases = [emu.Case("rerank_reciprocal", {"rank": rank, "dense": dense, "row_scale": scale})
+             for dense, scale, rank in problems]
+    for (dense, scale, rank), result in zip(problems, emu.run_cases(cases, driver)):
+        cpu = expanded_neighbourhoods(rank, scale, 1, dense=dense)
+        for got, want in zip(csr(result), (cpu.indptr, cpu.indices, cpu.values)):
+            np.testing.assert_array_equal(got, want)
+        indptr, indices, _ = csr(result)
+        for i, expected in enumerate(expanded_reciprocal_sets(rank, rank.shape[1] - 1)):
+            np.testing.assert_array_equal(indices[indptr[i]:indptr[i + 1]], expected)
+
+
+def test_reciprocal_sets_k1_near_n(driver, rng):
+    """k1 + 1 = N and k1 = N - 3 (an odd k1 too): R(i, k1) holds almost every item and nearly
+    every R(c, h) joins, so the expansion list of a row has about N (h + 2) entries, most
+    columns repeated h times. The warp's merge sort runs 6 merge rounds on lists of 1,900
+    entries, and its dedup must give the CPU's std::sort + unique."""
+    problems = [rerank_problem(rng, rows, k1)[1:] for rows, k1 in ((60, 59), (45, 42), (31, 28))]
+    check_reciprocal_sets(driver, problems)
+
+
+def test_reciprocal_sets_random_rank_lists(driver, rng):
+    """Rank lists of random items (each row starting with itself): sets without structure, so
+    expansion lists of every length (one entry to several runs of 32) and few repeats, in no
+    order; k1 = 1 (h = 0: candidate sets of one entry) included."""
+    problems = []
+    for rows, k1 in ((70, 40), (50, 13), (9, 1)):
+        rank = np.empty((rows, k1 + 1), np.int64)
+        for i in range(rows):
+            rank[i] = np.concatenate([[i], rng.permutation(np.delete(np.arange(rows), i))[:k1]])
+        dense = rng.random((rows, rows)).astype(np.float32)
+        problems.append((dense, (np.float32(1) / dense.max(axis=1)).astype(np.float32), rank))
+    check_reciprocal_sets(driver, problems)
+
+
 # --------------------------------------------------------------------------------------
 # Batched Jaccard distance
 # --------------------------------------------------------------------------------------
