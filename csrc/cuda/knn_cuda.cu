@@ -10,7 +10,13 @@
 //                        memory: the outputs when S == 1, else the partial lists [n][S][k]
 //                        in the workspace. At the end lane 0 sorts each heap.
 //   merge (device.cu)    (S > 1 only) one thread per row: merge_sorted_lists over the S
-//                        partial lists, and row_max = max of the S partial maxima.
+//                        partial lists, and row_max = max of the S partial maxima. With more
+//                        than kMaxMergeLists (64) splits, in two levels: each group of 64
+//                        consecutive splits into one list, then the S / 64 group lists.
+// S: with 64 queries or more, splits only when the row blocks are too few to fill the GPU, of
+// at least 2,048 columns each. With fewer queries the one row block leaves most of its tile's
+// products unused, so the gallery is split across the whole GPU (two blocks per
+// multiprocessor), down to 128 columns a split; beyond 64 splits a multiple of 64.
 #include <cuda_runtime.h>
 
 #include <cmath>
@@ -31,20 +37,45 @@ constexpr int kRowsPerWarp = kTile / kWarps;          // 8
 constexpr int kCandidatesPerLane = kTile / kWarpSize;  // 2
 // Below this many gallery rows per split, splitting costs more than it gains.
 constexpr int64_t kMinColumnsPerSplit = 2048;
+// The same for fewer than kTile queries: one row block per split, however few rows it has.
+constexpr int64_t kMinColumnsPerSmallSplit = 2 * kTile;
+constexpr int64_t kTargetBlocksPerSm = 2;
 
 static_assert(kWarps * kRowsPerWarp == kTile, "every query row of a tile has one warp");
 static_assert(kCandidatesPerLane * kWarpSize == kTile, "every column has one lane");
 
+// Gallery splits for fewer than kTile queries: one per target block, with at least
+// kMinColumnsPerSmallSplit and k columns each (S k <= m, as column_splits keeps it), and above
+// kMaxMergeLists a multiple of it (whole groups for the two-level merge), at most
+// kMaxMergeLists^2.
+int64_t small_query_splits(int64_t target_blocks, int64_t m, int64_t k) {
+  if (m <= 0 || k <= 0) return 1;
+  int64_t splits = target_blocks;
+  if (splits > m / kMinColumnsPerSmallSplit) splits = m / kMinColumnsPerSmallSplit;
+  if (splits > m / k) splits = m / k;
+  if (splits > kMaxMergeLists * kMaxMergeLists) splits = kMaxMergeLists * kMaxMergeLists;
+  if (splits > kMaxMergeLists) splits -= splits % kMaxMergeLists;
+  return splits < 1 ? 1 : splits;
+}
+
 int64_t knn_splits(int64_t n, int64_t m, int64_t k, int device_id) {
   if (n <= 0) return 1;
-  return column_splits((n + kTile - 1) / kTile, 2 * multiprocessor_count(device_id), m, k,
-                       kMinColumnsPerSplit);
+  const int64_t target_blocks = kTargetBlocksPerSm * multiprocessor_count(device_id);
+  if (n < kTile) return small_query_splits(target_blocks, m, k);
+  return column_splits((n + kTile - 1) / kTile, target_blocks, m, k, kMinColumnsPerSplit);
+}
+
+// Groups of kMaxMergeLists splits merged first when there are more splits than one merge
+// takes; 0 otherwise.
+int64_t merge_groups(int64_t splits) {
+  return splits > kMaxMergeLists ? splits / kMaxMergeLists : 0;
 }
 
 struct KnnLayout {
   float* x_aux;
   float* y_aux;
-  PartialTopk partial;
+  PartialTopk partial;  // [n][S][k]
+  PartialTopk grouped;  // [n][G][k], G = merge_groups(S) > 0: the first level of the merge
 };
 
 KnnLayout carve_knn(WorkspaceCarver& carver, int64_t n, int64_t m, int64_t k, int64_t splits) {
@@ -52,6 +83,7 @@ KnnLayout carve_knn(WorkspaceCarver& carver, int64_t n, int64_t m, int64_t k, in
   layout.x_aux = carver.take<float>(n);
   layout.y_aux = carver.take<float>(m);
   layout.partial = take_partial_topk(carver, n, k, splits);
+  layout.grouped = take_partial_topk(carver, n, k, merge_groups(splits));
   return layout;
 }
 
@@ -226,9 +258,20 @@ void knn(const KnnArgs& args, void* stream_ptr) {
     });
   });
 
-  if (splits > 1) {
-    launch_merge_partial_topk(layout.partial.values, layout.partial.indices, layout.partial.max,
-                              n, k, splits, values, indices, row_max, stream);
+  const PartialTopk& partial = layout.partial;
+  const int64_t groups = merge_groups(splits);
+  if (groups > 0) {
+    // [n][S][k] is [n * G][64][k]: each group of 64 consecutive splits merges into one list
+    // of [n][G][k] (and one partial maximum), then the G lists of each row into the outputs.
+    const PartialTopk& grouped = layout.grouped;
+    launch_merge_partial_topk(partial.values, partial.indices, partial.max, n * groups, k,
+                              kMaxMergeLists, grouped.values, grouped.indices, grouped.max,
+                              stream);
+    launch_merge_partial_topk(grouped.values, grouped.indices, grouped.max, n, k, groups, values,
+                              indices, row_max, stream);
+  } else if (splits > 1) {
+    launch_merge_partial_topk(partial.values, partial.indices, partial.max, n, k, splits, values,
+                              indices, row_max, stream);
   }
 }
 

@@ -127,26 +127,37 @@ def test_pairwise_distance(driver, rng, metric, dtype):
         assert result.launches == {"row_aux_kernel": 2, "pairwise_kernel": 1}
 
 
-# (n, m, d, k, multiprocessors, column splits > 1): k = m, n = 1, d = 1, and gallery splits
-# (S = 2 and S = 4 on a 4-multiprocessor device: few query blocks, >= 2048 columns a split).
+# (n, m, d, k, multiprocessors, merge launches): k = m, n = 1, d = 1, and gallery splits
+# (S = 8 on a 4-multiprocessor device: two blocks per multiprocessor for fewer than 64 queries).
 KNN_CASES = [
-    (1, 1, 1, 1, 132, False), (1, 70, 3, 70, 132, False), (70, 130, 17, 5, 132, False),
-    (65, 64, 2, 64, 132, False), (5, 4500, 8, 10, 4, True), (3, 9000, 4, 64, 4, True),
+    (1, 1, 1, 1, 132, 0), (1, 70, 3, 70, 132, 0), (70, 130, 17, 5, 132, 0),
+    (65, 64, 2, 64, 132, 0), (5, 4500, 8, 10, 4, 1), (3, 9000, 4, 64, 4, 1),
+]
+
+# Fewer than 64 queries: the gallery is split into two blocks per multiprocessor, each of at
+# least 128 and k columns, merged in one level up to 64 splits and in two above (groups of 64).
+# Every n of 1 .. 63 on 700 columns (S = 5; a single block before the small-query path), then on
+# a 132-multiprocessor device S = 64 (78 wanted), S = 128 and S = 192 (two-level merges of 2 and
+# 3 groups), and S = 16 limited by S k <= m.
+SMALL_QUERY_KNN_CASES = [(n, 700, 3, 7, 132, 1) for n in range(1, 64)] + [
+    (1, 10000, 2, 5, 132, 1), (63, 16500, 2, 21, 132, 2), (2, 25000, 2, 3, 132, 2),
+    (7, 2000, 3, 125, 132, 1),
 ]
 
 
-def check_knn(driver, rng, metric: str, dtype: str) -> None:
-    """knn on KNN_CASES (galleries with exact duplicates, so distances tie): bit for bit
-    with the model, a valid top-k of the float64 reference, close to the CPU op."""
+def check_knn(driver, rng, metric: str, dtype: str, specs=KNN_CASES) -> None:
+    """knn on the cases of ``specs`` (galleries with exact duplicates, so distances tie): bit
+    for bit with the model, a valid top-k of the float64 reference, close to the CPU op, with
+    the number of merge launches the case names."""
     cases, models = [], []
-    for n, m, d, k, sms, _ in KNN_CASES:
+    for n, m, d, k, sms, _ in specs:
         (x, x_in), (y, y_in) = features(rng, n, d, dtype), features(rng, m, d, dtype, duplicates=m // 3)
         cases.append(emu.Case("knn", {"x": x_in, "y": y_in},
                               {"k": k, "metric": METRIC_CODES[metric], "row_max": int(n % 2)},
                               multiprocessors=sms))
         models.append((x, y, k))
     results = emu.run_cases(cases, driver)
-    for (x, y, k), case, result, spec in zip(models, cases, results, KNN_CASES):
+    for (x, y, k), case, result, spec in zip(models, cases, results, specs):
         distances = model_distances(x, y, metric)
         values, indices = model_topk(distances, k)
         np.testing.assert_array_equal(result["values"], values)
@@ -159,13 +170,18 @@ def check_knn(driver, rng, metric: str, dtype: str) -> None:
                             rt.distance_tolerance(x64, y64, metric, expected), k)
         cpu_values, _ = reid_fast.knn(x, y, k, metric)
         np.testing.assert_allclose(result["values"], cpu_values, rtol=1e-5, atol=1e-5)
-        assert ("merge_partial_topk_kernel" in result.launches) == spec[-1], result.launches
+        assert result.launches.get("merge_partial_topk_kernel", 0) == spec[-1], result.launches
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float16", "bfloat16"])
 @pytest.mark.parametrize("metric", list(METRIC_CODES))
 def test_knn(driver, rng, metric, dtype):
     check_knn(driver, rng, metric, dtype)
+
+
+@pytest.mark.parametrize("metric, dtype", [("sqeuclidean", "float32"), ("cosine", "float16")])
+def test_knn_few_queries(driver, rng, metric, dtype):
+    check_knn(driver, rng, metric, dtype, SMALL_QUERY_KNN_CASES)
 
 
 def test_knn_runs_on_the_arrays_device(driver, rng):
