@@ -171,8 +171,8 @@ def test_barrier_not_reached_in_a_kernel_fails(rng):
 
 def test_warp_intrinsic_not_reached_in_a_kernel_fails(rng):
     broken = planted("topk_rows_cuda.cu",
-                     "const unsigned accepted = __ballot_sync(kFullMask, want);",
-                     "const unsigned accepted = lane == 3 ? 0u : __ballot_sync(kFullMask, want);")
+                     "if (__ballot_sync(kFullMask, any_wanted) == 0u) continue;",
+                     "if ((lane == 3 ? 0u : __ballot_sync(kFullMask, any_wanted)) == 0u) continue;")
     matrix = rng.random((4, 40)).astype(np.float32)
     with pytest.raises(emu.EmulatorFailure, match="deadlock"):
         emu.run_case(emu.Case("topk_rows", {"matrix": matrix}, {"k": 3, "row_max": 0}), broken)
