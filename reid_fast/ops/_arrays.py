@@ -5,11 +5,18 @@ arrays, validates them with errors that name the argument and show the bad value
 them contiguous, allocates outputs and workspace with the input's framework on the
 input's device, finds the framework's current CUDA stream, and hands DLPack capsules to
 ``reid_fast._C``.
+
+Checks of an array's values (finiteness, value ranges, CSR structure) read a result back
+to the host, a synchronisation on CUDA. An op that calls other ops on arrays it derived from
+inputs it has already checked (re-ranking: knn of the checked features, the CSR rows it
+built) makes those calls inside :func:`derived_inputs`, which skips them; shapes, dtypes and
+devices are checked either way.
 """
 
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import math
 import sys
 from collections.abc import Iterator
@@ -131,10 +138,40 @@ def contiguous(array: Array) -> Any:
     return _cupy().ascontiguousarray(value)
 
 
+_DERIVED_INPUTS = contextvars.ContextVar("reid_fast_derived_inputs", default=False)
+
+
+@contextlib.contextmanager
+def derived_inputs() -> Iterator[None]:
+    """Inside the block, the ops take their array arguments for arrays reid_fast derived from
+    inputs it has already validated, and skip the checks of their values (see the module
+    docstring). Only for the internal calls of an op; the flag is per thread and task."""
+    token = _DERIVED_INPUTS.set(True)
+    try:
+        yield
+    finally:
+        _DERIVED_INPUTS.reset(token)
+
+
+def check_values() -> bool:
+    """Whether the ops check the values of their array arguments (outside derived_inputs)."""
+    return not _DERIVED_INPUTS.get()
+
+
+def array_module(like: Array) -> Any:
+    """torch, numpy or cupy: the module of ``like``'s framework, for the functions the three
+    share (where, stack, ...)."""
+    if like.framework == "torch":
+        return _torch()
+    return np if like.framework == "numpy" else _cupy()
+
+
 def value_range(array: Array) -> tuple[float, float]:
-    """(min, max) of a non-empty array as Python floats; NaN if it holds a NaN."""
+    """(min, max) of a non-empty array as Python floats, read back in one transfer; NaN if
+    it holds a NaN."""
     value = array.value
-    return float(value.min()), float(value.max())
+    low, high = array_module(array).stack([value.min(), value.max()]).tolist()
+    return float(low), float(high)
 
 
 def require_finite(array: Array) -> None:
@@ -213,9 +250,10 @@ def feature_pair(
     ya = feature_matrix(names[1], y)
     same_kind(xa, ya)
     check_cuda_usable(xa, build_has_cuda)
-    if always_check_finite or xa.device == "cuda" or xa.shape[0] == 0 or ya.shape[0] == 0:
+    must_check = always_check_finite or xa.device == "cuda" or xa.shape[0] == 0 or ya.shape[0] == 0
+    if must_check and check_values():
         # The CPU kernels check finiteness while they pack the inputs, for free, but do not
-        # run when either side is empty; on CUDA the framework checks it here (one sync).
+        # run when either side is empty; on CUDA the framework checks it here (one sync each).
         require_finite(xa)
         require_finite(ya)
     return xa, ya
@@ -225,20 +263,23 @@ def concat_rows(like: Array, parts: list[Any]) -> Any:
     """The row-wise concatenation of same-framework arrays."""
     if like.framework == "torch":
         return _torch().cat(parts, dim=0)
-    xp = np if like.framework == "numpy" else _cupy()
-    return xp.concatenate(parts, axis=0)
+    return array_module(like).concatenate(parts, axis=0)
 
 
-def prefix_sums(like: Array, counts: Any) -> tuple[Any, int]:
-    """indptr = [0, cumsum(counts)] (int64, same framework/device) and its last entry as an
-    int (one device sync on CUDA)."""
-    indptr = empty(like, (int(counts.shape[0]) + 1,), "int64")
+def prefix_sums(like: Array, counts: Any) -> tuple[Any, int, int]:
+    """indptr = [0, cumsum(counts)] (int64, same framework/device), its last entry and the
+    largest count as ints (read back together: one device sync on CUDA; none for no rows)."""
+    rows = int(counts.shape[0])
+    indptr = empty(like, (rows + 1,), "int64")
     indptr[0] = 0
     if like.framework == "torch":
         _torch().cumsum(counts, 0, out=indptr[1:])
     else:
-        (np if like.framework == "numpy" else _cupy()).cumsum(counts, out=indptr[1:])
-    return indptr, int(indptr[-1])
+        array_module(like).cumsum(counts, out=indptr[1:])
+    if rows == 0:
+        return indptr, 0, 0
+    total, largest = array_module(like).stack([indptr[-1], counts.max()]).tolist()
+    return indptr, int(total), int(largest)
 
 
 @contextlib.contextmanager

@@ -36,6 +36,9 @@ def _require_sparse_rows(name: str, rows: Any) -> None:
 
 
 def _checked(name: str, rows: SparseRows) -> tuple[_arrays.Array, SparseRows]:
+    """``rows``' values array and ``rows`` with contiguous arrays. Its types, dtypes, shapes
+    and devices are checked; its values (indptr, column ranges and order, non-negative finite
+    values: host syncs on CUDA) unless they are re-ranking's own (_arrays.derived_inputs)."""
     _require_sparse_rows(name, rows)
     indptr = _arrays.wrap(f"{name}.indptr", rows.indptr)
     indices = _arrays.wrap(f"{name}.indices", rows.indices)
@@ -56,12 +59,15 @@ def _checked(name: str, rows: SparseRows) -> tuple[_arrays.Array, SparseRows]:
     nnz = indices.shape[0]
     if values.shape[0] != nnz:
         raise ValueError(f"{name}.values must have {nnz} entries like {name}.indices, got {values.shape[0]}")
+    num_columns = int(rows.num_columns)
+    checked = SparseRows(indptr.value, indices.value, values.value, num_columns)
+    if not _arrays.check_values():
+        return values, checked
     if int(indptr.value[0]) != 0 or int(indptr.value[-1]) != nnz:
         raise ValueError(f"{name}.indptr must start at 0 and end at nnz = {nnz}, "
                          f"got {int(indptr.value[0])} and {int(indptr.value[-1])}")
     if bool((indptr.value[1:] < indptr.value[:-1]).any()):
         raise ValueError(f"{name}.indptr must be non-decreasing")
-    num_columns = int(rows.num_columns)
     if nnz:
         low, high = _arrays.value_range(indices)
         if low < 0 or high >= num_columns:
@@ -78,7 +84,7 @@ def _checked(name: str, rows: SparseRows) -> tuple[_arrays.Array, SparseRows]:
             starts[row_starts[row_starts < nnz]] = 1
             if bool((decreasing & (starts[1:] == 0)).any()):
                 raise ValueError(f"{name}.indices must be strictly ascending within each row")
-    return values, SparseRows(indptr.value, indices.value, values.value, num_columns)
+    return values, checked
 
 
 def _offsets(name: str, splits: Sequence[int], rows: int) -> list[int]:
@@ -92,11 +98,16 @@ def _offsets(name: str, splits: Sequence[int], rows: int) -> list[int]:
 
 
 def _to_device(like: _arrays.Array, values: list[int]) -> Any:
+    """``values`` as an int64 array of ``like``'s framework and device. On a torch CUDA device
+    the copy is enqueued from pinned memory without waiting for it (no host sync)."""
     host = np.asarray(values, dtype=np.int64)
     if like.framework == "numpy":
         return host
     if like.framework == "torch":
-        return _arrays._torch().from_numpy(host).to(like.value.device)
+        tensor = _arrays._torch().from_numpy(host)
+        if like.device == "cpu":
+            return tensor
+        return tensor.pin_memory().to(like.value.device, non_blocking=True)
     cupy = _arrays._cupy()
     with cupy.cuda.Device(like.device_index):
         return cupy.asarray(host)
@@ -168,13 +179,23 @@ def blend_jaccard_batched(
         raise ValueError(f"out must have shape ({out_splits[-1]},), got {tuple(out.shape)}")
     max_gallery_rows = max(b - a for a, b in zip(g_splits, g_splits[1:]))
     if out_splits[-1] > 0:
+        # The native op gets only the rows the problems have (re-ranking's queries are the
+        # first q of N rows): slices of indptr, whose entries still point into the whole
+        # indices and values, with the offsets shifted to match, so that its work, workspace
+        # and CUDA grid are sized by them.
+        q0, g0 = q_splits[0], g_splits[0]
+        query_indptr = query.indptr[q0:q_splits[-1] + 1]
+        gallery_indptr = gallery.indptr[g0:g_splits[-1] + 1]
+        offsets = _to_device(like, [s - q0 for s in q_splits] + [s - g0 for s in g_splits]
+                             + out_splits)
+        per_array = len(q_splits)
         scratch = _arrays.workspace(like, _C.jaccard_workspace_bytes(
-            query.rows, gallery.rows, int(gallery.indices.shape[0]), query.num_columns,
-            max_gallery_rows, like.device))
+            q_splits[-1] - q0, g_splits[-1] - g0, int(gallery.indices.shape[0]),
+            query.num_columns, max_gallery_rows, like.device))
         with _arrays.native_call(
-            like, query.indptr, query.indices, query.values, gallery.indptr, gallery.indices,
-            gallery.values, _to_device(like, q_splits), _to_device(like, g_splits),
-            _to_device(like, out_splits), out, scratch,
+            like, query_indptr, query.indices, query.values, gallery_indptr, gallery.indices,
+            gallery.values, offsets[:per_array], offsets[per_array:2 * per_array],
+            offsets[2 * per_array:], out, scratch,
         ) as (stream, capsules):
             _C.jaccard(*capsules[:9], query.num_columns, max_gallery_rows, *capsules[9:],
                        float(weight), keep, stream)

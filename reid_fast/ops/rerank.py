@@ -9,12 +9,20 @@ set by exp(-Dn), V' averages V over each row's k2 nearest, and the result is
 
 Nothing here builds an N x N matrix from features: the neighbour lists are N x (k1 + 1),
 V and V' are sparse with bounded rows, the Jaccard pass only computes the q x g block.
+
+Host syncs (docs/design.md 2): the checks of the user's inputs (one min/max per features
+array, one for the three matrices), and the nnz (with V's longest row) between the two
+phases of V and of V'. The ops called on what re-ranking derived from the checked inputs
+run inside ``_arrays.derived_inputs()``, which skips their own checks of values.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import astuple
 from typing import Any
+
+import numpy as np
 
 from .._native import _C
 from . import _arrays
@@ -35,23 +43,21 @@ def check_problem_size(q: int, g: int, k1: int) -> None:
 
 
 def row_scale(like: _arrays.Array, row_max: Any) -> Any:
-    """1 / row maximum, and 0 for rows whose distances are all 0 (Dn = 0 there)."""
-    scale = _arrays.empty(like, tuple(row_max.shape), "float32")
-    scale[:] = 0
+    """1 / row maximum, and 0 for rows whose distances are all 0 (Dn = 0 there); element-wise,
+    without the host sync of a masked assignment."""
     positive = row_max > 0
-    scale[positive] = 1.0 / row_max[positive]
-    return scale
+    return positive / _arrays.array_module(like).where(positive, row_max, 1)
 
 
-def _two_phase(like: _arrays.Array, rows: int, num_columns: int, call) -> SparseRows:
-    """Runs a count-then-fill native step and returns its CSR output."""
+def _two_phase(like: _arrays.Array, rows: int, num_columns: int, call) -> tuple[SparseRows, int]:
+    """Runs a count-then-fill native step; returns its CSR output and its longest row."""
     counts = _arrays.empty(like, (rows,), "int64")
     call(counts, None, None, None)
-    indptr, nnz = _arrays.prefix_sums(like, counts)
+    indptr, nnz, longest = _arrays.prefix_sums(like, counts)
     indices = _arrays.empty(like, (nnz,), "int64")
     values = _arrays.empty(like, (nnz,), "float32")
     call(None, indptr, indices, values)
-    return SparseRows(indptr, indices, values, num_columns)
+    return SparseRows(indptr, indices, values, num_columns), longest
 
 
 def expanded_neighbourhoods(rank: Any, row_scale: Any, k2: int, *, features: Any = None,
@@ -79,11 +85,9 @@ def expanded_neighbourhoods(rank: Any, row_scale: Any, k2: int, *, features: Any
                                  values, scratch) as (stream, capsules):
             _C.rerank_reciprocal(*capsules, stream)
 
-    v = _two_phase(like, rows, rows, reciprocal)
+    v, max_row_nnz = _two_phase(like, rows, rows, reciprocal)
     if k2 == 1:
         return v
-    row_lengths = v.indptr[1:] - v.indptr[:-1]
-    max_row_nnz = int(row_lengths.max()) if rows else 0
     qe_scratch = _arrays.workspace(
         like, _C.rerank_query_expansion_workspace_bytes(rows, k2, max_row_nnz, like.device))
 
@@ -94,13 +98,14 @@ def expanded_neighbourhoods(rank: Any, row_scale: Any, k2: int, *, features: Any
             _C.rerank_query_expansion(rank_c, k2, *v_c, max_row_nnz, counts_c, indptr_c,
                                       indices_c, values_c, scratch_c, stream)
 
-    return _two_phase(like, rows, rows, query_expansion)
+    return _two_phase(like, rows, rows, query_expansion)[0]
 
 
 def blend_query_block(sparse: SparseRows, queries: tuple[int, int], gallery_start: int, dn_qg: Any,
             lambda_: float) -> Any:
     """(1 - lambda) Jaccard(V'[queries], V'[gallery_start:]) + lambda Dn, in place in the
-    contiguous (queries, g) block of normalised original distances dn_qg."""
+    contiguous (queries, g) block of normalised original distances dn_qg. Called inside
+    ``_arrays.derived_inputs()``: V' is re-ranking's own, its CSR structure is not checked."""
     dn_qg *= float(lambda_)
     blend_jaccard_batched(sparse, sparse, list(queries), [gallery_start, sparse.rows],
                           out=dn_qg.reshape(-1), weight=1.0 - float(lambda_))
@@ -131,18 +136,19 @@ def rerank(query: Any, gallery: Any, k1: int = DEFAULT_RERANK.k1, k2: int = DEFA
     q, g = qa.shape[0], ga.shape[0]
     check_problem_size(q, g, k1)
     features = _arrays.concat_rows(qa, [qa.value, ga.value])
-    _, rank, row_max = knn(features, features, k1 + 1, "sqeuclidean", return_row_max=True)
-    scale = row_scale(qa, row_max)
-    sparse = expanded_neighbourhoods(rank, scale, k2, features=features)
-    dn_qg = pairwise_distance(qa.value, ga.value, "sqeuclidean")
-    dn_qg *= scale[:q].reshape(q, 1)
-    return blend_query_block(sparse, (0, q), q, dn_qg, lambda_)
+    with _arrays.derived_inputs():
+        _, rank, row_max = knn(features, features, k1 + 1, "sqeuclidean", return_row_max=True)
+        scale = row_scale(qa, row_max)
+        sparse = expanded_neighbourhoods(rank, scale, k2, features=features)
+        dn_qg = pairwise_distance(qa.value, ga.value, "sqeuclidean")
+        dn_qg *= scale[:q].reshape(q, 1)
+        return blend_query_block(sparse, (0, q), q, dn_qg, lambda_)
 
 
-def _transposed_blocks(q_g: Any, q_q: Any, g_g: Any) -> tuple[dict[str, _arrays.Array], Any]:
-    """The validated inputs, and the N x N float32 matrix [[q_q^T, q_g], [q_g^T, g_g^T]]:
-    the transpose of [[q_q, q_g], [q_g^T, g_g]], so that its rows are the columns Dn
-    normalises (docs/design.md 3.2, step 1)."""
+def _transposed_blocks(q_g: Any, q_q: Any, g_g: Any) -> tuple[list[_arrays.Array], Any]:
+    """The inputs [q_g, q_q, g_g] (shapes, dtypes and devices checked), and the N x N float32
+    matrix [[q_q^T, q_g], [q_g^T, g_g^T]]: the transpose of [[q_q, q_g], [q_g^T, g_g]], so
+    that its rows are the columns Dn normalises (docs/design.md 3.2, step 1)."""
     blocks = {}
     for name, value in (("q_g", q_g), ("q_q", q_q), ("g_g", g_g)):
         array = _arrays.wrap(name, value)
@@ -167,25 +173,64 @@ def _transposed_blocks(q_g: Any, q_q: Any, g_g: Any) -> tuple[dict[str, _arrays.
         raise ValueError(f"g_g must be square with q_g's {g} gallery columns: shape ({g}, {g}), "
                          f"got {gg.shape}")
     _arrays.check_cuda_usable(qg, build_has_cuda())
-    for array in (qg, qq, gg):
-        _arrays.require_finite(array)
     dense = _arrays.empty(qg, (q + g, q + g), "float32")
     dense[:q, :q] = qq.value.T
     dense[:q, q:] = qg.value
     dense[q:, :q] = qg.value.T
     dense[q:, q:] = gg.value.T
-    return blocks, dense
+    return [qg, qq, gg], dense
 
 
-def _rerank_dense(like: _arrays.Array, dense: Any, q: int, k1: int, k2: int,
-                  lambda_: float) -> Any:
+def _to_distances(blocks: list[_arrays.Array], dense: Any, transform, non_negative: bool) -> None:
+    """Checks the values of the inputs, then D = transform(dense) in place.
+
+    One min/max of the assembled matrix (one host sync) checks them all: finite,
+    non-negative where ``non_negative``, and D finite in float32, which transform applied to
+    the two extremes decides (D is largest at one of them). Which input is at fault is looked
+    up only when a check fails."""
+    if 0 in dense.shape:
+        return
+    low, high = _arrays.value_range(_arrays.wrap("D", dense))
+    if not -math.inf < low <= high < math.inf:  # a NaN fails too
+        for array in blocks:
+            _arrays.require_finite(array)
+    if non_negative and low < 0:
+        for array in blocks:
+            smallest = _arrays.value_range(array)[0] if 0 not in array.shape else 0.0
+            if smallest < 0:
+                raise ValueError(f"{array.name} must hold non-negative distances, got a minimum "
+                                 f"of {smallest}")
+    extremes = np.array([low, high], dtype=np.float32)
+    with np.errstate(over="ignore"):
+        transform(extremes)
+    if not np.isfinite(extremes).all():
+        raise ValueError(f"q_g, q_q and g_g range over [{low}, {high}], which makes re-ranking's "
+                         f"distances D overflow float32")
+    transform(dense)
+
+
+def _rerank_dense(like: _arrays.Array, dense: Any, k1: int, k2: int, lambda_: float) -> Any:
+    q = like.shape[0]
     n = dense.shape[0]
     check_problem_size(q, n - q, k1)
-    _, rank, row_max = topk_rows(dense, k1 + 1, return_row_max=True)
-    scale = row_scale(like, row_max)
-    sparse = expanded_neighbourhoods(rank, scale, k2, dense=dense)
-    dn_qg = dense[:q, q:] * scale[:q].reshape(q, 1)
-    return blend_query_block(sparse, (0, q), q, dn_qg, lambda_)
+    with _arrays.derived_inputs():
+        _, rank, row_max = topk_rows(dense, k1 + 1, return_row_max=True)
+        scale = row_scale(like, row_max)
+        sparse = expanded_neighbourhoods(rank, scale, k2, dense=dense)
+        dn_qg = dense[:q, q:] * scale[:q].reshape(q, 1)
+        return blend_query_block(sparse, (0, q), q, dn_qg, lambda_)
+
+
+def _squared(distances: Any) -> None:
+    """D = distance^2, in place (rerank_distances)."""
+    distances *= distances
+
+
+def _similarity_to_distance(similarities: Any) -> None:
+    """D = (2 - 2 s)^2, in place (rerank_similarities)."""
+    similarities *= -2.0
+    similarities += 2.0
+    similarities *= similarities
 
 
 def rerank_distances(q_g: Any, q_q: Any, g_g: Any, k1: int = DEFAULT_RERANK.k1,
@@ -208,12 +253,8 @@ def rerank_distances(q_g: Any, q_q: Any, g_g: Any, k1: int = DEFAULT_RERANK.k1,
     """
     k1, k2, lambda_ = astuple(RerankParams(k1, k2, lambda_))
     blocks, dense = _transposed_blocks(q_g, q_q, g_g)
-    for array in blocks.values():
-        low = _arrays.value_range(array)[0] if 0 not in array.shape else 0.0
-        if low < 0:
-            raise ValueError(f"{array.name} must hold non-negative distances, got a minimum of {low}")
-    dense *= dense
-    return _rerank_dense(blocks["q_g"], dense, blocks["q_g"].shape[0], k1, k2, lambda_)
+    _to_distances(blocks, dense, _squared, non_negative=True)
+    return _rerank_dense(blocks[0], dense, k1, k2, lambda_)
 
 
 def rerank_similarities(q_g: Any, q_q: Any, g_g: Any, k1: int = DEFAULT_RERANK.k1,
@@ -236,7 +277,5 @@ def rerank_similarities(q_g: Any, q_q: Any, g_g: Any, k1: int = DEFAULT_RERANK.k
     """
     k1, k2, lambda_ = astuple(RerankParams(k1, k2, lambda_))
     blocks, dense = _transposed_blocks(q_g, q_q, g_g)
-    dense *= -2.0
-    dense += 2.0
-    dense *= dense
-    return _rerank_dense(blocks["q_g"], dense, blocks["q_g"].shape[0], k1, k2, lambda_)
+    _to_distances(blocks, dense, _similarity_to_distance, non_negative=False)
+    return _rerank_dense(blocks[0], dense, k1, k2, lambda_)

@@ -103,14 +103,16 @@ def rerank(
     features = torch.cat([qa.value, ga.value])
     n = q + g
     start, stop = _share(n, parts, index)
-    _, rank_part, max_part = knn(features[start:stop], features, k1 + 1, "sqeuclidean",
-                                 return_row_max=True)
-    rank = _all_gather_rows(rank_part, n, parts, group)
-    row_max = _all_gather_rows(max_part, n, parts, group)
-
-    scale = row_scale(qa, row_max)
-    sparse = expanded_neighbourhoods(rank, scale, k2, features=features)
     first, last = _share(q, parts, index)
-    dn_qg = pairwise_distance(qa.value[first:last], ga.value, "sqeuclidean")
-    dn_qg *= scale[first:last].reshape(last - first, 1)
-    return QuerySlice(first, last, blend_query_block(sparse, (first, last), q, dn_qg, lambda_))
+    with _arrays.derived_inputs():  # the ops below take what re-ranking derived (ops.rerank)
+        _, rank_part, max_part = knn(features[start:stop], features, k1 + 1, "sqeuclidean",
+                                     return_row_max=True)
+        rank = _all_gather_rows(rank_part, n, parts, group)
+        row_max = _all_gather_rows(max_part, n, parts, group)
+
+        scale = row_scale(qa, row_max)
+        sparse = expanded_neighbourhoods(rank, scale, k2, features=features)
+        dn_qg = pairwise_distance(qa.value[first:last], ga.value, "sqeuclidean")
+        dn_qg *= scale[first:last].reshape(last - first, 1)
+        distances = blend_query_block(sparse, (first, last), q, dn_qg, lambda_)
+    return QuerySlice(first, last, distances)

@@ -398,16 +398,27 @@ def test_reciprocal_sets_random_rank_lists(driver, rng):
 
 
 def jaccard_case(query_dense, gallery_dense, query_splits, gallery_splits, out_initial=None,
-                 weight=1.0, multiprocessors=132) -> emu.Case:
+                 weight=1.0, multiprocessors=132, problem_rows_only=False) -> emu.Case:
+    """The op on CSR forms of the dense rows; with ``problem_rows_only`` as
+    reid_fast.ops.jaccard calls it: only the rows from the first to the last split, as slices
+    of indptr (so not starting at 0) with the splits shifted to match."""
     q = rt.sparse_rows(query_dense)
     g = rt.sparse_rows(gallery_dense)
     sizes = [(q1 - q0) * (g1 - g0) for q0, q1, g0, g1 in
              zip(query_splits, query_splits[1:], gallery_splits, gallery_splits[1:])]
     out_offsets = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
-    arrays = {"q_indptr": q.indptr, "q_indices": q.indices, "q_values": q.values,
-              "g_indptr": g.indptr, "g_indices": g.indices, "g_values": g.values,
-              "query_offsets": np.asarray(query_splits, np.int64),
-              "gallery_offsets": np.asarray(gallery_splits, np.int64), "out_offsets": out_offsets}
+    query_offsets = np.asarray(query_splits, np.int64)
+    gallery_offsets = np.asarray(gallery_splits, np.int64)
+    q_indptr, g_indptr = q.indptr, g.indptr
+    if problem_rows_only:
+        q_indptr = q_indptr[query_offsets[0]:query_offsets[-1] + 1]
+        g_indptr = g_indptr[gallery_offsets[0]:gallery_offsets[-1] + 1]
+        query_offsets = query_offsets - query_offsets[0]
+        gallery_offsets = gallery_offsets - gallery_offsets[0]
+    arrays = {"q_indptr": q_indptr, "q_indices": q.indices, "q_values": q.values,
+              "g_indptr": g_indptr, "g_indices": g.indices, "g_values": g.values,
+              "query_offsets": query_offsets, "gallery_offsets": gallery_offsets,
+              "out_offsets": out_offsets}
     params = {"num_columns": q.num_columns, "weight": weight, "keep": 0.0, "out_size": int(out_offsets[-1])}
     if out_initial is not None:
         arrays["out_initial"] = out_initial.astype(np.float32)
@@ -451,6 +462,29 @@ def test_jaccard(driver, rng, schedule):
     reid_fast.ops.jaccard.blend_jaccard_batched(rt.sparse_rows(small_q), rt.sparse_rows(small_g[:15]),
                                                 [0, 9], [0, 15], out=cpu_out, weight=0.7)
     np.testing.assert_array_equal(blended, cpu_out)
+
+
+def test_jaccard_few_problem_rows(driver, rng):
+    """Problems with few query rows out of many, as reid_fast.ops.jaccard passes them (the
+    problems' rows only, indptr slices not starting at 0): 1, 0 and 3 query rows of 200 against
+    gallery blocks across three 4,096-row tiles, the tiles split across blocks (the splits now
+    come from the 4 query rows, not 200); bit for bit with the CPU op on the whole CSRs."""
+    columns = 40
+    query = rt.random_rows(rng, 200, columns, 0.3, empty_rows=0.1)
+    gallery = rt.random_rows(rng, 9300, columns, 0.05, empty_rows=0.1)
+    query_splits, gallery_splits = [120, 121, 121, 124], [300, 4400, 4500, 9200]
+    case = jaccard_case(query, gallery, query_splits, gallery_splits, multiprocessors=4,
+                        problem_rows_only=True)
+    got = emu.run_case(case, driver)["out"]
+    cpu = reid_fast.jaccard_distance_batched(rt.sparse_rows(query), rt.sparse_rows(gallery),
+                                             query_splits, gallery_splits)
+    np.testing.assert_array_equal(got, np.concatenate([b.reshape(-1) for b in cpu]))
+    offset = 0
+    for q0, q1, g0, g1 in zip(query_splits, query_splits[1:], gallery_splits, gallery_splits[1:]):
+        block = got[offset:offset + (q1 - q0) * (g1 - g0)].reshape(q1 - q0, g1 - g0)
+        offset += block.size
+        np.testing.assert_allclose(block, rt.dense_jaccard(query[q0:q1], gallery[g0:g1]), rtol=0,
+                                   atol=1e-5)
 
 
 def test_every_kernel_is_covered(driver, rng):

@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 import reid_fast
+import reid_fast.ops.jaccard as jaccard_module
 import reid_testing as rt
 from reid_fast import reference
 
@@ -197,6 +198,28 @@ def test_batched_rows_outside_the_splits_take_no_part(rng):
     query = rt.random_rows(rng, 30, 100, 0.1)
     gallery = rt.random_rows(rng, 40, 100, 0.1)
     _check_batched(query, gallery, [5, 12, 20], [3, 3, 33])
+
+
+def test_batched_native_op_gets_only_the_problems_rows(rng, monkeypatch):
+    """The native op is handed the rows the problems have, not the whole CSRs, so that its
+    work, workspace and CUDA grid are sized by them (re-ranking pairs the first q of N rows
+    of V' with the last g)."""
+    native = jaccard_module._C
+    sized = []
+
+    class Recording:
+        def __getattr__(self, name):
+            return getattr(native, name)
+
+        def jaccard_workspace_bytes(self, *args):
+            sized.append(args[:2])
+            return native.jaccard_workspace_bytes(*args)
+
+    monkeypatch.setattr(jaccard_module, "_C", Recording())
+    query = rt.random_rows(rng, 300, 60, 0.2, empty_rows=0.1)
+    gallery = rt.random_rows(rng, 200, 60, 0.2, empty_rows=0.1)
+    _check_batched(query, gallery, [100, 101, 101, 104], [20, 50, 52, 60])
+    assert sized[0] == (4, 40)  # the batched call (then _check_batched's problems one by one)
 
 
 def test_batched_many_small_problems(rng):

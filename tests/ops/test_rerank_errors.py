@@ -157,6 +157,11 @@ MATRIX_ERRORS += [
     pytest.param(_distances(q_g=_with(qg0, (2, 3), -0.5)), ValueError, r"\bq_g\b", id="distances-q_g-negative"),
     pytest.param(_distances(q_q=_with(qq0, (1, 0), -1e-3)), ValueError, r"\bq_q\b", id="distances-q_q-negative"),
     pytest.param(_distances(g_g=_with(gg0, (4, 4), -2.0)), ValueError, r"\bg_g\b", id="distances-g_g-negative"),
+    # Finite inputs whose D (the square, (2 - 2 s)^2) overflows float32.
+    pytest.param(_distances(q_q=_with(qq0, (1, 0), 2e19)), ValueError, r"\bq_q\b.*overflow",
+                 id="distances-square-overflows"),
+    pytest.param(_similarities(g_g=_with(gg0, (2, 1), -1e19)), ValueError, r"\bg_g\b.*overflow",
+                 id="similarities-distance-overflows"),
 ]
 
 
