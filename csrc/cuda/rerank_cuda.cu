@@ -20,7 +20,7 @@
 //   Workspace: aux float [N] | rk int64 [N (k1 + 1)] | rk_len int64 [N] | rh int64 [N (h + 1)]
 //              | rh_len int64 [N] | star int64 [W cap] | star_scratch int64 [W cap], with
 //              cap = (k1 + 1)(h + 2) (max_expansion_size) and W = min(N, 8192) slots, fewer
-//              when the lists would exceed 2^26 entries (1 GiB; k1 above about 120).
+//              when the lists would exceed 2^26 entries each (1 GiB in all; k1 above 125).
 //
 // rerank_query_expansion (V'), both phases:
 //   query_expansion_kernel     one thread per workspace slot (128-thread blocks, T slots,
