@@ -37,8 +37,10 @@ constexpr int kRowsPerWarp = kTile / kWarps;          // 8
 constexpr int kCandidatesPerLane = kTile / kWarpSize;  // 2
 // Below this many gallery rows per split, splitting costs more than it gains.
 constexpr int64_t kMinColumnsPerSplit = 2048;
-// The same for fewer than kTile queries: one row block per split, however few rows it has.
+// The same for fewer than kTile queries, whose one row block is the only work there is:
+// splitting its gallery is the only way to occupy the GPU.
 constexpr int64_t kMinColumnsPerSmallSplit = 2 * kTile;
+// Blocks wanted per multiprocessor before the gallery is split.
 constexpr int64_t kTargetBlocksPerSm = 2;
 
 static_assert(kWarps * kRowsPerWarp == kTile, "every query row of a tile has one warp");
