@@ -113,6 +113,16 @@ def test_the_user_inputs_are_still_checked(rng):
         reid_fast.topk_rows(np.array([[1.0, np.nan]], np.float32), 1)
 
 
+def test_feature_checks_skipped_inside_derived_inputs():
+    """The finiteness check knn and pairwise_distance make on CUDA (and here, where it is
+    forced) is what derived_inputs skips: the CPU counts above cannot see it."""
+    x = np.array([[1.0, np.nan]], np.float32)
+    with pytest.raises(ValueError, match=r"\bx\b.*finite"):
+        _arrays.feature_pair(x, x, False, always_check_finite=True)
+    with _arrays.derived_inputs():
+        _arrays.feature_pair(x, x, False, always_check_finite=True)
+
+
 def test_derived_inputs_is_scoped():
     assert _arrays.check_values()
     with pytest.raises(RuntimeError):
