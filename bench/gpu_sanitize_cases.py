@@ -53,8 +53,10 @@ def distance_cases(device: str, rng: np.random.Generator) -> int:
                        reid_fast.pairwise_distance(xd, yd, metric),
                        reid_fast.pairwise_distance(xc, yc, metric), atol=5e-2)
                 count += 1
-    # knn: one query, k = m, tile-odd sizes, and galleries split across blocks.
-    for n, m, d, k in [(1, 1, 1, 1), (1, 70, 3, 70), (70, 130, 17, 5), (5, 4500, 8, 10), (3, 9000, 4, 64)]:
+    # knn: one query, k = m, tile-odd sizes, and galleries split across blocks (2 x 25000:
+    # more than 64 splits on an H100/H200, so the small-n path merges in two levels).
+    for n, m, d, k in [(1, 1, 1, 1), (1, 70, 3, 70), (70, 130, 17, 5), (5, 4500, 8, 10),
+                       (3, 9000, 4, 64), (2, 25000, 4, 3)]:
         x, y = _features(rng, n, d), _features(rng, m, d)
         for dtype in (torch.float32, torch.bfloat16):
             xd, yd = x.to(device, dtype), y.to(device, dtype)
