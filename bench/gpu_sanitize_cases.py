@@ -7,10 +7,10 @@ bench/gpu_check.py runs it under memcheck, racecheck, synccheck and initcheck (a
 dry run, once on the CPU). The cases: n = 1, sizes that are not multiples of the 64-row
 tiles, d = 1, k = m, k1 + 1 = N, k2 = 1, empty Jaccard problems and rows, galleries split
 across blocks (knn, topk_rows, Jaccard tiles), float16 and bfloat16 features, the three
-re-ranking conventions, and knn / pairwise_distance on the framework-GEMM path (every warp
-queue length class, the two-pass selection, tile boundaries). Each result is also compared with the CPU implementation (loose
-tolerances: this is a sanitizer run; the tests check agreement precisely), so that the run
-fails on a wrong answer too. Exit status 0 when every case ran and agreed.
+re-ranking conventions, and knn / pairwise_distance on the framework-GEMM path (warp
+queues of several lengths, the two-pass selection, tile boundaries). Each result is also
+compared with the CPU implementation (loose tolerances: this is a sanitizer run; the tests
+check agreement precisely), so that the run fails on a wrong answer too. Exit status 0 when every case ran and agreed.
 """
 
 from __future__ import annotations

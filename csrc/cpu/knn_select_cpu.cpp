@@ -80,10 +80,11 @@ float select_row(const DotTile& tile, int64_t row, int64_t k, float* values_row,
 void row_aux(const RowAuxArgs& args) {
   const int64_t rows = args.features.shape[0], d = args.features.shape[1];
   float* out = args.out.as<float>();
+  const void* features = args.features.data;
   switch (args.features.dtype) {
-    case DType::Float32: row_aux_rows<Float32Load>(args.features.data, rows, d, args.metric, out); return;
-    case DType::Float16: row_aux_rows<Float16Load>(args.features.data, rows, d, args.metric, out); return;
-    case DType::BFloat16: row_aux_rows<BFloat16Load>(args.features.data, rows, d, args.metric, out); return;
+    case DType::Float32: row_aux_rows<Float32Load>(features, rows, d, args.metric, out); return;
+    case DType::Float16: row_aux_rows<Float16Load>(features, rows, d, args.metric, out); return;
+    case DType::BFloat16: row_aux_rows<BFloat16Load>(features, rows, d, args.metric, out); return;
     default: break;
   }
   throw_type_error("features must be float32, float16 or bfloat16, got ",

@@ -91,11 +91,12 @@ def row_aux(features: _arrays.Array, metric: int) -> Any:
     return out
 
 
-def dot_tiles(x: _arrays.Array, y: _arrays.Array, tiles: Tiles) -> Iterator[tuple[slice, slice, Any]]:
+def dot_tiles(x: _arrays.Array, y: _arrays.Array,
+              tiles: Tiles) -> Iterator[tuple[slice, slice, Any]]:
     """``(rows, columns, dots)`` for every tile of ``tiles``' shape: dots is the C-contiguous
     float32 array ``x[rows] @ y[columns].T`` of x's framework on its device, computed by the
-    framework's GEMM on its current stream; query tiles in order, and within each the gallery
-    tiles in order.
+    framework's GEMM on its current stream of that device (made current for the GEMM); query
+    tiles in order, and within each the gallery tiles in order.
 
     float16 and bfloat16 inputs: torch multiplies them on the tensor cores into float32
     (``torch.mm(..., out_dtype=torch.float32)``) where that exists (recent torch, CUDA);
@@ -107,7 +108,9 @@ def dot_tiles(x: _arrays.Array, y: _arrays.Array, tiles: Tiles) -> Iterator[tupl
         rows = slice(r0, min(n, r0 + tiles.rows))
         for c0 in range(0, m, tiles.columns):
             columns = slice(c0, min(m, c0 + tiles.columns))
-            yield rows, columns, gemm(x.value[rows], y.value[columns])
+            with _arrays._device_scope(x):  # CuPy computes on the current device
+                dots = gemm(x.value[rows], y.value[columns])
+            yield rows, columns, dots
 
 
 class _FloatGemm:

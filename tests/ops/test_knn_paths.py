@@ -145,8 +145,31 @@ def test_framework_path_rejects_nan(op):
     x = np.ones((4, 3), np.float32)
     x[2, 1] = np.nan
     y = np.ones((5, 3), np.float32)
-    with pytest.raises(ValueError, match=r"x must be finite, got 1 NaN or Inf value\(s\), the first at index \(2, 1\)"):
+    message = r"x must be finite, got 1 NaN or Inf value\(s\), the first at index \(2, 1\)"
+    with pytest.raises(ValueError, match=message):
         getattr(reid_fast, op)(x, y, *([2] if op == "knn" else []), path="framework")
+
+
+@pytest.mark.cuda
+@pytest.mark.parametrize("framework", ["torch", pytest.param("cupy", marks=pytest.mark.cupy)])
+def test_framework_path_on_the_second_device_while_the_first_is_current(framework):
+    """The GEMM, the row terms and knn_select all run on the arrays' device (cuda:1) while
+    cuda:0 is current, which is current again afterwards."""
+    torch = rt.torch
+    if torch.cuda.device_count() < 2:
+        pytest.skip("needs two CUDA devices")
+    current = torch.cuda.device if framework == "torch" else rt.cupy_module().cuda.Device
+    rng = np.random.default_rng(0)
+    x, y = rng.standard_normal((33, 80)), rng.standard_normal((300, 80))
+    with current(1):
+        xd, yd = (rt.make_array(a, framework, "cuda", "float32") for a in (x, y))
+    with current(0):
+        values, indices = reid_fast.knn(xd, yd, 5, path="framework")
+        assert torch.cuda.current_device() == 0
+    assert rt.device_of(values) == rt.device_of(xd) == "cuda:1"
+    distances = reference.pairwise_distance(x, y, "euclidean")
+    rt.assert_valid_knn(rt.to_numpy(values), rt.to_numpy(indices), distances,
+                        rt.distance_tolerance(x, y, "euclidean", distances), 5)
 
 
 # --------------------------------------------------------------------------------------
