@@ -1,7 +1,9 @@
 """Every CUDA kernel of reid_fast, run through the CUDA emulator (tests/emulated_cuda.py, whose
 docstring says what the emulation checks and what it cannot), on small and odd sizes:
 n = 1, sizes that are not tile multiples, d = 1, k = m, k1 + 1 = N, empty Jaccard problems,
-several gallery splits, float16 / bfloat16 features, a device other than the current one.
+several gallery splits, float16 / bfloat16 features, a device other than the current one, and
+the framework-GEMM path's kernels over column tiles of dot products computed on the host
+(every warp queue length of knn_select, and k > 1024).
 
 Each op's emulated CUDA result is compared
 - bit for bit with a NumPy model of the kernels' float32 arithmetic order (distances: a
