@@ -6,10 +6,11 @@
 bench/gpu_check.py runs it under memcheck, racecheck, synccheck and initcheck (and, in its
 dry run, once on the CPU). The cases: n = 1, sizes that are not multiples of the 64-row
 tiles, d = 1, k = m, k1 + 1 = N, k2 = 1, empty Jaccard problems and rows, galleries split
-across blocks (knn, topk_rows, Jaccard tiles), float16 and bfloat16 features, and the three
-re-ranking conventions. Each result is also compared with the CPU implementation (loose
-tolerances: this is a sanitizer run; the tests check agreement precisely), so that the run
-fails on a wrong answer too. Exit status 0 when every case ran and agreed.
+across blocks (knn, topk_rows, Jaccard tiles), float16 and bfloat16 features, the three
+re-ranking conventions, and knn / pairwise_distance on the framework-GEMM path (warp
+queues of several lengths, the two-pass selection, tile boundaries). Each result is also
+compared with the CPU implementation (loose tolerances: this is a sanitizer run; the tests
+check agreement precisely), so that the run fails on a wrong answer too. Exit status 0 when every case ran and agreed.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import numpy as np
 import torch
 
 import reid_fast
+from reid_fast.ops import distance_path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 import reid_testing as rt  # noqa: E402  (tests/reid_testing.py: the CSR and random-row helpers)
@@ -72,6 +74,35 @@ def distance_cases(device: str, rng: np.random.Generator) -> int:
         _close(f"topk_rows {n}x{m} k={k}", values, cpu_values, atol=0)
         _close(f"topk_rows indices {n}x{m} k={k}", indices, cpu_indices, atol=0)
         count += 1
+    return count
+
+
+def framework_path_cases(device: str, rng: np.random.Generator) -> int:
+    """knn and pairwise_distance on the framework-GEMM path (docs/design.md 3.1) with small
+    tiles (many tile boundaries, tiles narrower than k): warp queues of 32, 64 and 1024
+    entries, the two-pass selection above k = 1024, one query; against the CPU's SIMT path."""
+    count = 0
+    default_tiles = distance_path.TILES
+    distance_path.TILES = distance_path.Tiles(rows=5, columns=300)
+    try:
+        for n, m, d, k in [(1, 1, 1, 1), (7, 700, 9, 33), (70, 130, 17, 5), (3, 1100, 5, 1024),
+                           (2, 2600, 4, 1025)]:
+            x, y = _features(rng, n, d), _features(rng, m, d)
+            for dtype in (torch.float32, torch.float16):
+                xd, yd = x.to(device, dtype), y.to(device, dtype)
+                values, _, row_max = reid_fast.knn(xd, yd, k, "euclidean", return_row_max=True,
+                                                   path="framework")
+                cpu_values, _, cpu_max = reid_fast.knn(xd.cpu(), yd.cpu(), k, "euclidean",
+                                                       return_row_max=True, path="simt")
+                _close(f"knn framework {n}x{m}x{d} k={k} {dtype}", values, cpu_values, atol=5e-2)
+                _close(f"knn framework row max {n}x{m}x{d}", row_max, cpu_max, atol=5e-2)
+                _close(f"pairwise framework {n}x{m}x{d} {dtype}",
+                       reid_fast.pairwise_distance(xd, yd, "cosine", path="framework"),
+                       reid_fast.pairwise_distance(xd.cpu(), yd.cpu(), "cosine", path="simt"),
+                       atol=5e-2)
+                count += 2
+    finally:
+        distance_path.TILES = default_tiles
     return count
 
 
@@ -130,7 +161,8 @@ def main(argv: list[str] | None = None) -> int:
     rng = np.random.default_rng(0)
     start = time.perf_counter()
     counts = {}
-    for name, cases in (("distance", distance_cases), ("rerank", rerank_cases), ("jaccard", jaccard_cases)):
+    for name, cases in (("distance", distance_cases), ("framework_path", framework_path_cases),
+                        ("rerank", rerank_cases), ("jaccard", jaccard_cases)):
         counts[name] = cases(args.device, rng)
         if args.device != "cpu":
             torch.cuda.synchronize()

@@ -374,6 +374,42 @@ def assert_valid_knn(
         )
 
 
+def assert_same_knn_up_to_ties(
+    indices: np.ndarray, other: np.ndarray, reference: np.ndarray, tol: np.ndarray
+) -> None:
+    """Two (n, k) kNN index lists of the same queries (two implementations) hold the same
+    index at every position the reference leaves no doubt about: where the reference's j-th
+    smallest distance of the row is more than twice the row's largest tolerance away from the
+    (j - 1)-th and the (j + 1)-th (the (k + 1)-th included). Elsewhere rounding within ``tol``
+    may order near-ties either way (:func:`assert_valid_knn` checks each list on its own).
+
+    Args:
+        indices, other: (n, k) int64 index lists.
+        reference: (n, m) float64 reference distances.
+        tol: (n, m) absolute tolerance of each computed distance.
+    """
+    indices, other = np.asarray(indices), np.asarray(other)
+    assert indices.shape == other.shape, (indices.shape, other.shape)
+    n, k = indices.shape
+    if n == 0:
+        return
+    ordered = np.sort(reference, axis=1)
+    edges = np.full((n, 1), np.inf)
+    padded = np.concatenate([-edges, ordered, edges], axis=1)  # position j of a row is j + 1
+    separation = 2 * tol.max(axis=1, keepdims=True)
+    centre = padded[:, 1:k + 1]
+    clear = (centre - padded[:, :k] > separation) & (padded[:, 2:k + 2] - centre > separation)
+    differ = clear & (indices != other)
+    if differ.any():
+        row, col = (int(v) for v in np.argwhere(differ)[0])
+        raise AssertionError(
+            f"knn row {row}: position {col} holds index {indices[row, col]} in one list and "
+            f"{other[row, col]} in the other, although the reference distance there "
+            f"({ordered[row, col]!r}) is clear of its neighbours\n  {indices[row].tolist()}\n  "
+            f"{other[row].tolist()}"
+        )
+
+
 def assert_row_max_close(row_max: np.ndarray, reference: np.ndarray, tol: np.ndarray) -> None:
     """Each row's maximum distance within the row's largest tolerance (a max of values each
     within tol of the reference is within max(tol) of the reference max)."""

@@ -40,6 +40,14 @@ void expect_feature_dtype(const TensorView& view, const std::string& name) {
   }
 }
 
+Metric metric_from_int(int metric) {
+  if (metric < 0 || metric > static_cast<int>(Metric::Inner)) {
+    throw_value_error("metric must be 0..3 (euclidean, sqeuclidean, cosine, inner), got ",
+                      metric);
+  }
+  return static_cast<Metric>(metric);
+}
+
 void check_k(int64_t k, int64_t m) {
   if (k < 1 || k > m) throw_value_error("k must be between 1 and m = ", m, ", got ", k);
 }

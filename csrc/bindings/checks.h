@@ -10,6 +10,7 @@
 #include <optional>
 #include <string>
 
+#include "common/distance_math.h"
 #include "reid_fast/tensor_view.h"
 
 namespace reid_fast {
@@ -33,6 +34,9 @@ void expect_array(const TensorView& view, const std::string& name,
 
 // view is float32, float16 or bfloat16 (the feature dtypes).
 void expect_feature_dtype(const TensorView& view, const std::string& name);
+
+// The metric of a native code (0..3, the order of reid_fast.METRICS).
+Metric metric_from_int(int metric);
 
 // 1 <= k <= m (the columns a top-k selects from).
 void check_k(int64_t k, int64_t m);

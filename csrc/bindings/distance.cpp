@@ -20,14 +20,6 @@ namespace py = pybind11;
 namespace reid_fast {
 namespace {
 
-Metric metric_from_int(int metric) {
-  if (metric < 0 || metric > static_cast<int>(Metric::Inner)) {
-    throw_value_error("metric must be 0..3 (euclidean, sqeuclidean, cosine, inner), got ",
-                      metric);
-  }
-  return static_cast<Metric>(metric);
-}
-
 // x (n, d) and y (m, d): 2-D, same floating dtype, same device, same d.
 void check_features(const TensorView& x, const TensorView& y) {
   expect_matrix(x, "x");

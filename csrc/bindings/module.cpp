@@ -15,6 +15,7 @@ PYBIND11_MODULE(_C, m) {
 
   register_runtime_info(m);
   register_distance(m);
+  register_knn_select(m);
   register_topk_rows(m);
   register_rerank(m);
   register_jaccard(m);

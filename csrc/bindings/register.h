@@ -8,6 +8,7 @@ namespace reid_fast {
 
 void register_runtime_info(pybind11::module_& m);  // runtime_info.cpp
 void register_distance(pybind11::module_& m);      // distance.cpp
+void register_knn_select(pybind11::module_& m);    // knn_select.cpp
 void register_topk_rows(pybind11::module_& m);     // topk_rows.cpp
 void register_rerank(pybind11::module_& m);        // rerank.cpp
 void register_jaccard(pybind11::module_& m);       // jaccard.cpp

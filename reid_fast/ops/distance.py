@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from .._native import _C
-from . import _arrays
+from . import _arrays, distance_path
 
 METRICS: tuple[str, ...] = ("euclidean", "sqeuclidean", "cosine", "inner")
 """Metric names, in the order of their native codes.
@@ -28,7 +28,7 @@ def build_has_cuda() -> bool:
     return bool(_C.build_info()["cuda"])
 
 
-def pairwise_distance(x: Any, y: Any, metric: str = "euclidean") -> Any:
+def pairwise_distance(x: Any, y: Any, metric: str = "euclidean", path: str | None = None) -> Any:
     """Distances between every row of ``x`` and every row of ``y``.
 
     Args:
@@ -37,6 +37,13 @@ def pairwise_distance(x: Any, y: Any, metric: str = "euclidean") -> Any:
         y: (m, d) of the same framework, device and dtype as ``x``.
         metric: one of :data:`METRICS` (``euclidean``, ``sqeuclidean``, ``cosine``,
             ``inner``).
+        path: ``"simt"`` (reid_fast's tiled kernels), ``"framework"`` (the framework's GEMM,
+            torch.mm / numpy.matmul / cupy.matmul, then reid_fast's distance kernel) or
+            ``"auto"``; None reads the environment variable ``REID_FAST_DISTANCE_PATH``
+            (default ``"auto"``). ``"auto"`` takes the framework path for CUDA arrays with
+            d >= ``distance_path.FRAMEWORK_MIN_DIM`` and reid_fast's kernels otherwise
+            (:func:`reid_fast.ops.distance_path.distance_path`). Both paths agree up to
+            float32 rounding.
 
     Returns:
         (n, m) float32 array of the same framework and device as ``x``. Products are
@@ -45,17 +52,37 @@ def pairwise_distance(x: Any, y: Any, metric: str = "euclidean") -> Any:
 
     Raises:
         TypeError: an argument of the wrong type or dtype.
-        ValueError: wrong shapes, mismatched devices, NaN/Inf, unknown metric.
+        ValueError: wrong shapes, mismatched devices, NaN/Inf, unknown metric, unknown path
+            (argument or environment variable).
         RuntimeError: CUDA arrays given to a build without CUDA.
     """
     code = metric_code(metric)
     xa, ya = _arrays.feature_pair(x, y, build_has_cuda())
     n, d = xa.shape
     m = ya.shape[0]
+    framework = distance_path.distance_path(path, xa) == "framework"
     out = _arrays.empty(xa, (n, m), "float32")
     if n == 0 or m == 0:
+        return out
+    if framework:
+        _framework_pairwise(xa, ya, code, out)
         return out
     scratch = _arrays.workspace(xa, _C.pairwise_distance_workspace_bytes(n, m, d, xa.device))
     with _arrays.native_call(xa, xa.value, ya.value, out, scratch) as (stream, capsules):
         _C.pairwise_distance(*capsules, code, stream)
     return out
+
+
+def _framework_pairwise(xa: _arrays.Array, ya: _arrays.Array, code: int, out: Any) -> None:
+    """pairwise_distance's framework path (docs/design.md 3.1): each tile of dot products
+    from the framework's GEMM becomes a block of ``out`` (n, m) through one distance_tile."""
+    if xa.device == "cpu":  # the CPU's tiled kernels check this while packing; the GEMM cannot
+        _arrays.require_finite(xa)
+        _arrays.require_finite(ya)
+    x_aux = distance_path.row_aux(xa, code)
+    y_aux = distance_path.row_aux(ya, code)
+    for rows, columns, dots in distance_path.dot_tiles(xa, ya, distance_path.TILES):
+        with _arrays.native_call(xa, dots, x_aux[rows], y_aux[columns], out[rows]) as (
+            stream, capsules,
+        ):
+            _C.distance_tile(*capsules, code, columns.start, stream)

@@ -143,8 +143,10 @@ class Case {
     std::memset(buffer.data, 0xFF, buffer.bytes);
     return buffer;
   }
-  Buffer& scratch(std::size_t bytes) {
-    scratch_.push_back(std::make_unique<Buffer>(DType::UInt8, std::vector<int64_t>{int64_t(bytes)}));
+  Buffer& scratch(std::size_t bytes) { return temporary(DType::UInt8, {int64_t(bytes)}); }
+  // An array of the op's, alive until the case ends (not an output).
+  Buffer& temporary(DType dtype, std::vector<int64_t> shape) {
+    scratch_.push_back(std::make_unique<Buffer>(dtype, std::move(shape)));
     return *scratch_.back();
   }
 
@@ -244,6 +246,74 @@ void topk_rows(Case& c, void* stream) {
   args.workspace = c.view(c.scratch(cuda::topk_rows_workspace_bytes(n, m, k, c.device())));
   args.k = k;
   cuda::topk_rows(args, stream);
+}
+
+// Columns [begin, begin + width) of a float32 (rows, columns) or (columns,) input, copied into
+// an array of its own, as the framework's GEMM hands the framework-GEMM path one tile at a
+// time (so AddressSanitizer guards the tile's own bounds).
+const Buffer& column_block(Case& c, const Buffer& input, int64_t begin, int64_t width) {
+  const bool matrix = input.shape.size() == 2;
+  const int64_t rows = matrix ? input.dim(0) : 1, columns = input.shape.back();
+  Buffer& block = c.temporary(DType::Float32, matrix ? std::vector<int64_t>{rows, width}
+                                                     : std::vector<int64_t>{width});
+  for (int64_t r = 0; r < rows; ++r) {
+    std::memcpy(block.as<float>() + r * width, input.as<float>() + r * columns + begin,
+                static_cast<std::size_t>(width) * sizeof(float));
+  }
+  return block;
+}
+
+// The framework-GEMM path as reid_fast.ops runs it: dots (r, m) (the dot products the
+// framework's GEMM would give) and the row terms x_aux (r,), y_aux (m,) go to the op one tile of
+// `tile` columns at a time, in column order; call(tile) runs the op on one tile.
+template <typename Call>
+void over_column_tiles(Case& c, Call&& call) {
+  const Buffer &dots = c.input("dots"), &x_aux = c.input("x_aux"), &y_aux = c.input("y_aux");
+  const int64_t m = dots.dim(1), tile_columns = c.integer("tile");
+  for (int64_t begin = 0; begin < m; begin += tile_columns) {
+    const int64_t width = begin + tile_columns < m ? tile_columns : m - begin;
+    DotTile tile;
+    tile.dots = c.view(column_block(c, dots, begin, width));
+    tile.x_aux = c.view(x_aux);
+    tile.y_aux = c.view(column_block(c, y_aux, begin, width));
+    tile.column_offset = begin;
+    tile.metric = static_cast<Metric>(c.integer("metric"));
+    call(tile);
+  }
+}
+
+void row_aux(Case& c, void* stream) {
+  const Buffer& features = c.input("features");
+  RowAuxArgs args;
+  args.features = c.view(features);
+  args.out = c.view(c.output("out", DType::Float32, {features.dim(0)}));
+  args.metric = static_cast<Metric>(c.integer("metric"));
+  cuda::row_aux(args, stream);
+}
+
+void knn_select(Case& c, void* stream) {
+  const int64_t rows = c.input("dots").dim(0), k = c.integer("k");
+  KnnSelectArgs args;
+  args.values = c.view(c.output("values", DType::Float32, {rows, k}));
+  args.indices = c.view(c.output("indices", DType::Int64, {rows, k}));
+  if (c.flag("row_max")) args.row_max = c.view(c.output("row_max", DType::Float32, {rows}));
+  args.workspace =
+      c.view(c.scratch(cuda::knn_select_workspace_bytes(rows, c.integer("tile"), k)));
+  args.k = k;
+  over_column_tiles(c, [&](const DotTile& tile) {
+    args.tile = tile;
+    cuda::knn_select(args, stream);
+  });
+}
+
+void distance_tile(Case& c, void* stream) {
+  const Buffer& dots = c.input("dots");
+  DistanceTileArgs args;
+  args.out = c.view(c.output("out", DType::Float32, {dots.dim(0), dots.dim(1)}));
+  over_column_tiles(c, [&](const DotTile& tile) {
+    args.tile = tile;
+    cuda::distance_tile(args, stream);
+  });
 }
 
 // The count-then-fill protocol of the sparse re-ranking steps, as reid_fast.ops.rerank runs
@@ -353,6 +423,9 @@ void run_op(Case& c) {
       {"pairwise_distance", pairwise_distance},
       {"knn", knn},
       {"topk_rows", topk_rows},
+      {"row_aux", row_aux},
+      {"knn_select", knn_select},
+      {"distance_tile", distance_tile},
       {"rerank_reciprocal", rerank_reciprocal},
       {"rerank_query_expansion", rerank_query_expansion},
       {"jaccard", jaccard},

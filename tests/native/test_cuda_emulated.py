@@ -1,7 +1,9 @@
 """Every CUDA kernel of reid_fast, run through the CUDA emulator (tests/emulated_cuda.py, whose
 docstring says what the emulation checks and what it cannot), on small and odd sizes:
 n = 1, sizes that are not tile multiples, d = 1, k = m, k1 + 1 = N, empty Jaccard problems,
-several gallery splits, float16 / bfloat16 features, a device other than the current one.
+several gallery splits, float16 / bfloat16 features, a device other than the current one, and
+the framework-GEMM path's kernels over column tiles of dot products computed on the host
+(every warp queue length of knn_select, and k > 1024).
 
 Each op's emulated CUDA result is compared
 - bit for bit with a NumPy model of the kernels' float32 arithmetic order (distances: a
@@ -22,6 +24,7 @@ import emulated_cuda as emu
 import reid_fast
 import reid_testing as rt
 from reid_fast import reference
+from reid_fast._native import _C
 from reid_fast.ops.rerank import expanded_neighbourhoods
 from reid_fast.reference.rerank import expanded_reciprocal_sets
 
@@ -86,8 +89,14 @@ def model_distances(x: np.ndarray, y: np.ndarray, metric: str) -> np.ndarray:
     dot = np.zeros((x.shape[0], y.shape[0]), np.float32)
     for f in range(x.shape[1]):
         dot += x[:, f, None] * y[None, :, f]
-    xa = model_row_aux(x, metric)[:, None]
-    ya = model_row_aux(y, metric)[None, :]
+    return model_finalize(dot, model_row_aux(x, metric), model_row_aux(y, metric), metric)
+
+
+def model_finalize(dot: np.ndarray, x_aux: np.ndarray, y_aux: np.ndarray, metric: str) -> np.ndarray:
+    """finalize_distance in float32: (n, m) distances from dot products (n, m) and the row
+    terms x_aux (n,), y_aux (m,)."""
+    xa = x_aux[:, None]
+    ya = y_aux[None, :]
     if metric in ("euclidean", "sqeuclidean"):
         squared = np.maximum((xa + ya) - np.float32(2) * dot, np.float32(0))
         return np.sqrt(squared) if metric == "euclidean" else squared
@@ -195,6 +204,141 @@ def test_knn_runs_on_the_arrays_device(driver, rng):
     values, indices = model_topk(model_distances(x, y, "sqeuclidean"), 7)
     np.testing.assert_array_equal(result["indices"], indices)
     np.testing.assert_array_equal(result["values"], values)
+
+
+# --------------------------------------------------------------------------------------
+# The framework-GEMM path of knn and pairwise_distance: row_aux, knn_select, distance_tile
+# --------------------------------------------------------------------------------------
+
+# (n, m, k, tile columns): n = 1, k = 1, k = m, every warp queue length (32 .. 1024) reached
+# through k, tiles narrower than k, a tile of one column, and k > 1024 (the two-pass
+# selection: its first tile, then merges).
+SELECT_CASES = [
+    (1, 1, 1, 1), (5, 70, 1, 32), (4, 100, 100, 33), (3, 130, 33, 64), (6, 300, 64, 100),
+    (2, 500, 65, 128), (3, 700, 200, 300), (2, 1100, 513, 400), (2, 2100, 1024, 700),
+    (1, 2600, 1025, 900), (2, 3000, 2000, 1100),
+]
+
+
+def dot_problem(rng: np.random.Generator, n: int, m: int, metric: str, d: int = 24):
+    """x (n, d) and y (m, d) float32 features (y with exact duplicates, so distances tie),
+    their float32 dot products as the host's GEMM gives them (the framework's role), and the
+    metric's row terms x_aux (n,), y_aux (m,)."""
+    x, _ = features(rng, n, d, "float32")
+    y, _ = features(rng, m, d, "float32", duplicates=m // 3)
+    aux = [np.ascontiguousarray(model_row_aux(f, metric)) for f in (x, y)]
+    return x, y, np.matmul(x, y.T), *aux
+
+
+def column_tiles(m: int, tile: int) -> list[slice]:
+    return [slice(c0, min(m, c0 + tile)) for c0 in range(0, m, tile)]
+
+
+def cpu_knn_select(dots: np.ndarray, x_aux: np.ndarray, y_aux: np.ndarray, k: int, metric: str,
+                   tile: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The CPU twin of knn_select (reid_fast._C on NumPy arrays) over the same column tiles:
+    (values, indices, row_max)."""
+    n, m = dots.shape
+    values, indices = np.empty((n, k), np.float32), np.empty((n, k), np.int64)
+    row_max = np.empty(n, np.float32)
+    scratch = np.empty(_C.knn_select_workspace_bytes(n, tile, k, "cpu"), np.uint8)
+    for columns in column_tiles(m, tile):
+        arrays = (np.ascontiguousarray(dots[:, columns]), x_aux, np.ascontiguousarray(y_aux[columns]),
+                  values, indices, row_max, scratch)
+        _C.knn_select(*(a.__dlpack__() for a in arrays), k, METRIC_CODES[metric], columns.start, 0)
+    return values, indices, row_max
+
+
+def select_case(dots, x_aux, y_aux, k: int, metric: str, tile: int) -> emu.Case:
+    return emu.Case("knn_select", {"dots": dots, "x_aux": x_aux, "y_aux": y_aux},
+                    {"k": k, "metric": METRIC_CODES[metric], "tile": tile, "row_max": 1})
+
+
+def select_launches(m: int, k: int, tile: int) -> dict[str, int]:
+    """The kernels knn_select launches over the column tiles of m: the warp-queue selection up
+    to k = 1024, else the two-pass selection (a merge from the second tile on)."""
+    tiles = len(column_tiles(m, tile))
+    if k <= 1024:
+        return {"warp_select_kernel": tiles}
+    return {"heap_select_kernel": tiles, **({"merge_partial_topk_kernel": tiles - 1} if tiles > 1 else {})}
+
+
+@pytest.mark.parametrize("metric", list(METRIC_CODES))
+def test_knn_select(driver, rng, metric):
+    """knn_select over column tiles of host-computed dot products, on SELECT_CASES: bit for
+    bit the k smallest of the model's distances (ties by the lower index) and the CPU twin's
+    lists, and a valid top-k of the float64 reference."""
+    problems = [(dot_problem(rng, n, m, metric), k, tile) for n, m, k, tile in SELECT_CASES]
+    cases = [select_case(dots, xa, ya, k, metric, tile) for (_, _, dots, xa, ya), k, tile in problems]
+    for ((x, y, dots, xa, ya), k, tile), result in zip(problems, emu.run_cases(cases, driver)):
+        distances = model_finalize(dots, xa, ya, metric)
+        values, indices = model_topk(distances, k)
+        np.testing.assert_array_equal(result["values"], values)
+        np.testing.assert_array_equal(result["indices"], indices)
+        np.testing.assert_array_equal(result["row_max"], distances.max(axis=1))
+        for got, twin in zip((result["values"], result["indices"], result["row_max"]),
+                             cpu_knn_select(dots, xa, ya, k, metric, tile)):
+            np.testing.assert_array_equal(got, twin)
+        x64, y64 = x.astype(np.float64), y.astype(np.float64)
+        expected = reference.pairwise_distance(x64, y64, metric)
+        rt.assert_valid_knn(result["values"], result["indices"], expected,
+                            rt.distance_tolerance(x64, y64, metric, expected), k)
+        assert result.launches == select_launches(dots.shape[1], k, tile)
+
+
+@pytest.mark.parametrize("schedule", SCHEDULES[1:])
+def test_knn_select_schedules(driver, rng, schedule):
+    """The warp-synchronous selection does not depend on the order the lanes run in: several
+    merges per tile (k = 64, 256) and the two-pass selection, under other schedules."""
+    specs = [(3, 900, 64, 300), (2, 1000, 256, 450), (1, 2600, 1025, 900)]
+    problems = [(dot_problem(rng, n, m, "euclidean"), k, tile) for n, m, k, tile in specs]
+    cases = [select_case(dots, xa, ya, k, "euclidean", tile) for (_, _, dots, xa, ya), k, tile in problems]
+    for ((_, _, dots, xa, ya), k, _), result in zip(problems, emu.run_cases(cases, driver, schedule)):
+        values, indices = model_topk(model_finalize(dots, xa, ya, "euclidean"), k)
+        np.testing.assert_array_equal(result["values"], values)
+        np.testing.assert_array_equal(result["indices"], indices)
+
+
+@pytest.mark.parametrize("metric", list(METRIC_CODES))
+def test_distance_tile(driver, rng, metric):
+    """distance_tile over column tiles: every column block of out written, bit for bit the
+    model's distances and the CPU twin's, within tolerance of the float64 reference."""
+    specs = [(1, 1, 1), (5, 70, 32), (33, 257, 100), (7, 1000, 1000)]
+    problems = [(dot_problem(rng, n, m, metric), tile) for n, m, tile in specs]
+    cases = [emu.Case("distance_tile", {"dots": dots, "x_aux": xa, "y_aux": ya},
+                      {"metric": METRIC_CODES[metric], "tile": tile})
+             for (_, _, dots, xa, ya), tile in problems]
+    for ((x, y, dots, xa, ya), tile), result in zip(problems, emu.run_cases(cases, driver)):
+        got = result["out"]
+        np.testing.assert_array_equal(got, model_finalize(dots, xa, ya, metric))
+        twin = np.empty_like(got)
+        for columns in column_tiles(dots.shape[1], tile):
+            arrays = (np.ascontiguousarray(dots[:, columns]), xa, np.ascontiguousarray(ya[columns]), twin)
+            _C.distance_tile(*(a.__dlpack__() for a in arrays), METRIC_CODES[metric], columns.start, 0)
+        np.testing.assert_array_equal(got, twin)
+        x64, y64 = x.astype(np.float64), y.astype(np.float64)
+        expected = reference.pairwise_distance(x64, y64, metric)
+        rt.assert_distances_close(got, expected, rt.distance_tolerance(x64, y64, metric, expected),
+                                  f"emulated distance_tile {metric}")
+        assert result.launches == {"distance_tile_kernel": len(column_tiles(dots.shape[1], tile))}
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float16", "bfloat16"])
+def test_row_aux(driver, rng, dtype):
+    """row_aux (the framework path's row terms): bit for bit the model of row_aux_kernel, and
+    within float32 rounding of the CPU's, which sums the same values (the float32 values the
+    op sees) in another order: both within d * 2^-24 relative of the exact sum of squares."""
+    inputs = [features(rng, rows, d, dtype) for rows, d in [(1, 1), (40, 7), (9, 130)]]
+    cases = [emu.Case("row_aux", {"features": f_in}, {"metric": code})
+             for _, f_in in inputs for code in METRIC_CODES.values()]
+    results = iter(emu.run_cases(cases, driver))
+    for f, f_in in inputs:
+        for metric, code in METRIC_CODES.items():
+            got = next(results)["out"]
+            np.testing.assert_array_equal(got, model_row_aux(f, metric))
+            cpu = np.empty(f.shape[0], np.float32)
+            _C.row_aux(f.__dlpack__(), cpu.__dlpack__(), code, 0)
+            np.testing.assert_allclose(got, cpu, rtol=2 * f.shape[1] * 2.0**-24, atol=0)
 
 
 def test_query_devices(driver):
@@ -503,7 +647,12 @@ def test_every_kernel_is_covered(driver, rng):
         emu.Case("rerank_query_expansion", {"rank": rank, "v_indptr": v.indptr,
                                             "v_indices": v.indices, "v_values": v.values}, {"k2": 2}),
         jaccard_case(q, q, [0, 4], [0, 4]),
+        emu.Case("row_aux", {"features": x_in}, {"metric": 2}),
     ]
+    _, _, dots, xa, ya = dot_problem(rng, 2, 1100, "cosine")
+    cases += [select_case(dots, xa, ya, k, "cosine", 600) for k in (3, 1100)]  # warp queue, two-pass
+    cases.append(emu.Case("distance_tile", {"dots": dots, "x_aux": xa, "y_aux": ya},
+                          {"metric": 0, "tile": 700}))
     launched = set()
     for result in emu.run_cases(cases, driver):
         launched.update(result.launches)

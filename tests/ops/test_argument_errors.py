@@ -1,7 +1,7 @@
 """Bad inputs get a clear error of the right type whose message names the argument and the
 bad value (texts from reid_fast/ops/_arrays.py, distance.py and knn.py).
 
-Every case runs through both pairwise_distance and knn.
+Every case runs through both pairwise_distance and knn, on both paths.
 """
 
 from __future__ import annotations
@@ -25,7 +25,18 @@ def _knn(x, y, **kwargs):
     return reid_fast.knn(x, y, kwargs.pop("k", 2), **kwargs)
 
 
-OPS = [pytest.param(_pairwise, id="pairwise_distance"), pytest.param(_knn, id="knn")]
+def _pairwise_framework(x, y, **kwargs):
+    return reid_fast.pairwise_distance(x, y, path="framework", **kwargs)
+
+
+def _knn_framework(x, y, **kwargs):
+    return reid_fast.knn(x, y, kwargs.pop("k", 2), path="framework", **kwargs)
+
+
+# Both ops on both paths (docs/design.md 3.1): the checks come before the path is taken.
+OPS = [pytest.param(_pairwise, id="pairwise_distance"), pytest.param(_knn, id="knn"),
+       pytest.param(_pairwise_framework, id="pairwise_distance-framework"),
+       pytest.param(_knn_framework, id="knn-framework")]
 
 
 def f32(*shape):

@@ -26,6 +26,43 @@ struct KnnArgs {
   Metric metric;
 };
 
+// The framework-GEMM path of knn and pairwise_distance (docs/design.md 3.1): the array
+// framework computes a tile of dot products, these ops turn it into distances and select or
+// write them.
+//
+// row_aux: out (r,) float32 = metric_aux(metric, sum of squares of each row of features (r, d)
+// float32/float16/bfloat16), the per-row term of common/distance_math.h.
+struct RowAuxArgs {
+  TensorView features, out;
+  Metric metric;
+};
+
+// A tile of dot products: dots (r, t) float32, row i against gallery column column_offset + j;
+// x_aux (r,) and y_aux (t,) float32 are the row_aux of the tile's query rows and gallery rows.
+struct DotTile {
+  TensorView dots, x_aux, y_aux;
+  int64_t column_offset;
+  Metric metric;
+};
+
+// knn_select: merges the tile's distances into running lists values (r, k) float32 / indices
+// (r, k) int64, ascending by (value, index). With column_offset == 0 the lists are written
+// from the tile alone; otherwise they hold the k best of the columns before the tile (slots
+// past the columns seen so far hold (+inf, kEmptyIndex)). row_max (r,) float32 (data ==
+// nullptr: not wanted) is likewise the running maximum.
+struct KnnSelectArgs {
+  DotTile tile;
+  TensorView values, indices, row_max, workspace;
+  int64_t k;
+};
+
+// distance_tile: writes the tile's distances into columns [column_offset, column_offset + t)
+// of out (r, m) float32.
+struct DistanceTileArgs {
+  DotTile tile;
+  TensorView out;
+};
+
 // topk_rows: the k smallest entries of each row of a dense float32 matrix (n, m), ascending,
 // ties by lower index: values (n, k) float32, indices (n, k) int64, row_max (n,) float32
 // or data == nullptr.
@@ -101,6 +138,10 @@ std::size_t knn_workspace_bytes(int64_t n, int64_t m, int64_t d, int64_t k);
 void knn(const KnnArgs& args);
 std::size_t topk_rows_workspace_bytes(int64_t n, int64_t m, int64_t k);
 void topk_rows(const TopkRowsArgs& args);
+void row_aux(const RowAuxArgs& args);
+std::size_t knn_select_workspace_bytes(int64_t rows, int64_t columns, int64_t k);
+void knn_select(const KnnSelectArgs& args);
+void distance_tile(const DistanceTileArgs& args);
 std::size_t rerank_reciprocal_workspace_bytes(int64_t rows, int64_t k1);
 void rerank_reciprocal(const ReciprocalArgs& args);
 std::size_t rerank_query_expansion_workspace_bytes(int64_t rows, int64_t k2, int64_t max_row_nnz);
@@ -124,6 +165,10 @@ std::size_t knn_workspace_bytes(int64_t n, int64_t m, int64_t d, int64_t k, int 
 void knn(const KnnArgs& args, void* stream);
 std::size_t topk_rows_workspace_bytes(int64_t n, int64_t m, int64_t k, int device_id);
 void topk_rows(const TopkRowsArgs& args, void* stream);
+void row_aux(const RowAuxArgs& args, void* stream);
+std::size_t knn_select_workspace_bytes(int64_t rows, int64_t columns, int64_t k);
+void knn_select(const KnnSelectArgs& args, void* stream);
+void distance_tile(const DistanceTileArgs& args, void* stream);
 std::size_t rerank_reciprocal_workspace_bytes(int64_t rows, int64_t k1);
 void rerank_reciprocal(const ReciprocalArgs& args, void* stream);
 std::size_t rerank_query_expansion_workspace_bytes(int64_t rows, int64_t k2, int64_t max_row_nnz);
