@@ -126,32 +126,37 @@ def record(request: pytest.FixtureRequest) -> Any:
 
 
 def _ratios(entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """baseline / ours for each (op, size, device, dtype): > 1 means ours is faster or
-    smaller."""
+    """baseline / ours for each (op, size, device, dtype) and each of our sides ("ours",
+    and the path-forcing "ours-simt" / "ours-framework" where measured): > 1 means ours is
+    faster or smaller."""
     by_key: dict[tuple, dict[str, dict[str, Any]]] = {}
     for entry in entries:
         key = (entry["op"], entry["size"], entry["device"], entry["dtype"])
         by_key.setdefault(key, {})[entry["side"]] = entry
     ratios = []
     for (op, size, device, dtype), sides in sorted(by_key.items()):
-        if "ours" not in sides or "baseline" not in sides:
+        if "baseline" not in sides:
             continue
-        ours, base = sides["ours"], sides["baseline"]
-        row: dict[str, Any] = {
-            "op": op,
-            "size": size,
-            "device": device,
-            "dtype": dtype,
-            "ours": ours["impl"],
-            "baseline": base["impl"],
-        }
-        for stat in ("mean_s", "median_s", "min_s"):
-            row[f"speedup_{stat[:-2]}"] = base[stat] / ours[stat] if ours[stat] else None
-        ours_mem, base_mem = ours.get("peak_memory_bytes"), base.get("peak_memory_bytes")
-        row["ours_peak_memory_bytes"] = ours_mem
-        row["baseline_peak_memory_bytes"] = base_mem
-        row["memory_ratio"] = base_mem / ours_mem if ours_mem and base_mem is not None else None
-        ratios.append(row)
+        base = sides["baseline"]
+        for side in sorted(s for s in sides if s.startswith("ours")):
+            ours = sides[side]
+            row: dict[str, Any] = {
+                "op": op,
+                "size": size,
+                "device": device,
+                "dtype": dtype,
+                "side": side,
+                "ours": ours["impl"],
+                "baseline": base["impl"],
+            }
+            for stat in ("mean_s", "median_s", "min_s"):
+                row[f"speedup_{stat[:-2]}"] = base[stat] / ours[stat] if ours[stat] else None
+            ours_mem, base_mem = ours.get("peak_memory_bytes"), base.get("peak_memory_bytes")
+            row["ours_peak_memory_bytes"] = ours_mem
+            row["baseline_peak_memory_bytes"] = base_mem
+            row["memory_ratio"] = (base_mem / ours_mem if ours_mem and base_mem is not None
+                                   else None)
+            ratios.append(row)
     return ratios
 
 
@@ -195,7 +200,8 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         for row in summary["ratios"]:
             mem = row["memory_ratio"]
             reporter.write_line(
-                f"{row['op']:<18} {row['size']:<18} {row['device']:<4} {row['dtype']:<8} "
+                f"{row['op']:<18} {row['side']:<15} {row['size']:<18} {row['device']:<4} "
+                f"{row['dtype']:<8} "
                 f"speedup (baseline/ours, median) {row['speedup_median']:.2f}x   "
                 f"peak memory ours {_mib(row['ours_peak_memory_bytes'])} vs baseline "
                 f"{_mib(row['baseline_peak_memory_bytes'])}" + (f" (baseline/ours {mem:.1f}x)" if mem else "")

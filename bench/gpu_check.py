@@ -605,11 +605,13 @@ def benchmark_rows(bench: dict[str, Any]) -> tuple[list[str], list[str]]:
     paired, single = [], []
     entries = bench.get("benchmarks", [])
     for r in bench.get("ratios", []):
+        side = r.get("side", "ours")
         ours = next(e for e in entries if (e["op"], e["size"], e["device"], e["dtype"], e["side"]) ==
-                    (r["op"], r["size"], r["device"], r["dtype"], "ours"))
+                    (r["op"], r["size"], r["device"], r["dtype"], side))
         base = next(e for e in entries if (e["op"], e["size"], e["device"], e["dtype"], e["side"]) ==
                     (r["op"], r["size"], r["device"], r["dtype"], "baseline"))
-        paired.append(f"| {r['op']} | {r['size']} | {r['device']} | {r['dtype']} | {_ms(ours['median_s'])} | "
+        op = r["op"] if side == "ours" else f"{r['op']} ({side})"
+        paired.append(f"| {op} | {r['size']} | {r['device']} | {r['dtype']} | {_ms(ours['median_s'])} | "
                       f"{r['baseline']} | {_ms(base['median_s'])} | {r['speedup_median']:.2f}x | "
                       f"{_mib(r['ours_peak_memory_bytes'])} / {_mib(r['baseline_peak_memory_bytes'])} |")
     keys = {(r["op"], r["size"], r["device"], r["dtype"]) for r in bench.get("ratios", [])}
@@ -646,7 +648,9 @@ def target_rows(bench: dict[str, Any]) -> list[str]:
         else:
             for r in (r for r in ratios if r["op"] == op and r["size"] == size):
                 verdict = "met" if r["speedup_median"] >= goal else "missed"
-                rows.append(f"| {label} ({r['dtype']}) | >= {goal}x | {r['speedup_median']:.2f}x | {verdict} |")
+                side = r.get("side", "ours")
+                which = r["dtype"] if side == "ours" else f"{r['dtype']}, {side}"
+                rows.append(f"| {label} ({which}) | >= {goal}x | {r['speedup_median']:.2f}x | {verdict} |")
                 measured += 1
         if not measured:
             rows.append(f"| {label} | {'< ' + _ms(goal) if kind == 'max_s' else f'>= {goal}x'} | not measured | - |")

@@ -9,6 +9,7 @@ hide a peak.
 from __future__ import annotations
 
 import gc
+import functools
 import json
 import os
 import platform
@@ -73,10 +74,10 @@ def make_inputs(size: Size, device: str, dtype: str, seed: int = 0) -> tuple[Any
 # takes the smallest); pairwise compares Euclidean distances (what torch.cdist returns).
 
 
-def ours_knn(x: Any, y: Any, k: int) -> Any:
+def ours_knn(x: Any, y: Any, k: int, path: str | None = None) -> Any:
     import reid_fast
 
-    return reid_fast.knn(x, y, k, "sqeuclidean")
+    return reid_fast.knn(x, y, k, "sqeuclidean", path=path)
 
 
 def torch_mm_topk(x: Any, y: Any, k: int) -> Any:
@@ -88,10 +89,10 @@ def torch_mm_topk(x: Any, y: Any, k: int) -> Any:
     return torch.topk(d2, k, dim=1, largest=False)
 
 
-def ours_pairwise(x: Any, y: Any, k: int) -> Any:
+def ours_pairwise(x: Any, y: Any, k: int, path: str | None = None) -> Any:
     import reid_fast
 
-    return reid_fast.pairwise_distance(x, y, "euclidean")
+    return reid_fast.pairwise_distance(x, y, "euclidean", path=path)
 
 
 def torch_cdist(x: Any, y: Any, k: int) -> Any:
@@ -100,13 +101,25 @@ def torch_cdist(x: Any, y: Any, k: int) -> Any:
     return torch.cdist(x, y)
 
 
+PATH_SIDES = ("ours-simt", "ours-framework")
+"""Sides that force one distance path (docs/design.md 3.1), benchmarked on CUDA beside
+"ours" (the automatic choice), so that one GPU run compares the paths and tunes the rule."""
+
 OPS: dict[str, dict[str, tuple[str, Callable[..., Any]]]] = {
     "knn": {
         "ours": ("reid_fast.knn(metric='sqeuclidean')", ours_knn),
+        "ours-simt": ("reid_fast.knn(metric='sqeuclidean', path='simt')",
+                      functools.partial(ours_knn, path="simt")),
+        "ours-framework": ("reid_fast.knn(metric='sqeuclidean', path='framework')",
+                           functools.partial(ours_knn, path="framework")),
         "baseline": ("torch addmm + topk", torch_mm_topk),
     },
     "pairwise_distance": {
         "ours": ("reid_fast.pairwise_distance(metric='euclidean')", ours_pairwise),
+        "ours-simt": ("reid_fast.pairwise_distance(metric='euclidean', path='simt')",
+                      functools.partial(ours_pairwise, path="simt")),
+        "ours-framework": ("reid_fast.pairwise_distance(metric='euclidean', path='framework')",
+                           functools.partial(ours_pairwise, path="framework")),
         "baseline": ("torch.cdist", torch_cdist),
     },
 }
