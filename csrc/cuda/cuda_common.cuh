@@ -231,6 +231,30 @@ __device__ __forceinline__ long long warp_inclusive_sum(long long value) {
   return value;
 }
 
+// The candidates of the lanes set in `accepted` (one __ballot_sync) enter a heap the warp
+// shares: lane 0 calls push_lane(b) for each set bit b in increasing lane order (push
+// rejects what no longer qualifies, and the selection does not depend on the order
+// candidates arrive in, common/topk.h); every lane then sets heap.size to the same value
+// (push grows the heap by one per candidate until it holds `capacity`, so the count is
+// known before lane 0's pushes advance its own copy), and the warp synchronises so that
+// lane 0's heap writes are visible to all. Called by the whole warp.
+template <typename Heap, typename PushLane>
+__device__ __forceinline__ void warp_push_accepted(Heap& heap, int64_t capacity,
+                                                   unsigned accepted, int lane,
+                                                   PushLane push_lane) {
+  const int64_t grown = heap.size + __popc(accepted);
+  if (lane == 0) {
+    unsigned pending = accepted;
+    while (pending != 0u) {
+      const int b = __ffs(static_cast<int>(pending)) - 1;
+      pending &= pending - 1u;
+      push_lane(b);
+    }
+  }
+  heap.size = grown < capacity ? grown : capacity;
+  __syncwarp(kFullMask);
+}
+
 // Bits of the lanes below this one (for ranks within a __ballot_sync mask).
 __device__ __forceinline__ unsigned lanes_below_mask() {
   const unsigned lane = threadIdx.x % kWarpSize;

@@ -164,21 +164,10 @@ __global__ void __launch_bounds__(kTileThreads)
         // the __syncwarp below (or before the block barrier of the previous tile).
         const bool want = valid && heap.accepts(v, col);
         const unsigned accepted = __ballot_sync(kFullMask, want);
-        const int64_t grown = heap.size + __popc(accepted);
-        if (lane == 0) {
-          // In increasing lane (= column) order; push rejects what no longer qualifies.
-          unsigned pending = accepted;
-          while (pending != 0u) {
-            const int b = __ffs(static_cast<int>(pending)) - 1;
-            pending &= pending - 1u;
-            const int cb = b + kWarpSize * half;
-            heap.push(dist[r][cb], col0 + cb);
-          }
-        }
-        // push grows the heap by one per candidate until it is full: the same count in
-        // every lane, lane 0 included.
-        heap.size = grown < k ? grown : k;
-        __syncwarp(kFullMask);  // lane 0's heap writes are visible to the whole warp
+        warp_push_accepted(heap, k, accepted, lane, [&](int b) {
+          const int cb = b + kWarpSize * half;
+          heap.push(dist[r][cb], col0 + cb);
+        });
       }
       heap_size[rr] = heap.size;
     }

@@ -240,22 +240,11 @@ __global__ void __launch_bounds__(kSelectThreads)
                         (heap.size < k || ranks_before(v, index, root_value, root_index));
       const unsigned accepted = __ballot_sync(kFullMask, want);
       if (accepted != 0u) {  // warp-uniform
-        // push grows the heap by one per candidate until it is full: the same count in every
-        // lane, computed before lane 0's pushes advance lane 0's heap.size.
-        const int64_t grown = heap.size + __popc(accepted);
-        if (lane == 0) {
-          // In increasing lane (= column) order; push rejects what no longer qualifies. The
-          // distance is recomputed from the same operands, so it is the same float.
-          unsigned pending = accepted;
-          while (pending != 0u) {
-            const int b = __ffs(static_cast<int>(pending)) - 1;
-            pending &= pending - 1u;
-            heap.push(finalize_distance<M>(row_dots[c0 + b], xa, y_aux[c0 + b]),
-                      column_offset + c0 + b);
-          }
-        }
-        heap.size = grown < k ? grown : k;
-        __syncwarp(kFullMask);  // lane 0's heap writes are visible to the whole warp
+        // The distance is recomputed from the same operands, so it is the same float.
+        warp_push_accepted(heap, k, accepted, lane, [&](int b) {
+          heap.push(finalize_distance<M>(row_dots[c0 + b], xa, y_aux[c0 + b]),
+                    column_offset + c0 + b);
+        });
         if (heap.size == k) {
           root_value = heap.values[0];
           root_index = heap.indices[0];

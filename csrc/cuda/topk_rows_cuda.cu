@@ -73,22 +73,10 @@ struct WarpSelection {
   // of row_data. Must be called by the whole warp with the same arguments.
   __device__ __forceinline__ void push(unsigned accepted, const float* row_data, int64_t first,
                                        int64_t stride, int lane) {
-    // push grows the heap by one per candidate until it is full: the same count in every
-    // lane. Computed before lane 0's pushes, which advance lane 0's heap.size.
-    const int64_t grown = heap.size + __popc(accepted);
-    if (lane == 0) {
-      // In increasing lane order; push rejects what no longer qualifies, and the selection
-      // does not depend on the order candidates arrive in (common/topk.h).
-      unsigned pending = accepted;
-      while (pending != 0u) {
-        const int b = __ffs(static_cast<int>(pending)) - 1;
-        pending &= pending - 1u;
-        const int64_t col = first + b * stride;
-        heap.push(row_data[col], col);
-      }
-    }
-    heap.size = grown < heap.capacity ? grown : heap.capacity;
-    __syncwarp(kFullMask);  // lane 0's heap writes are visible to the whole warp
+    warp_push_accepted(heap, heap.capacity, accepted, lane, [&](int b) {
+      const int64_t col = first + b * stride;
+      heap.push(row_data[col], col);
+    });
     if (heap.size == heap.capacity) {
       root_value = heap.values[0];
       root_index = heap.indices[0];
