@@ -28,22 +28,25 @@ import numpy as np
 FLOAT_DTYPES = ("float32", "float16", "bfloat16")
 
 
-def _torch() -> Any:
+def torch_module() -> Any:
+    """The torch module when it is imported (an array of that framework implies it is), else
+    None; never imports it."""
     return sys.modules.get("torch")
 
 
-def _cupy() -> Any:
+def cupy_module() -> Any:
+    """The cupy module when it is imported, else None; never imports it."""
     return sys.modules.get("cupy")
 
 
 def framework_of(name: str, value: Any) -> str:
     """'torch', 'numpy' or 'cupy'; TypeError naming ``name`` for anything else."""
-    torch = _torch()
+    torch = torch_module()
     if torch is not None and isinstance(value, torch.Tensor):
         return "torch"
     if isinstance(value, np.ndarray):
         return "numpy"
-    cupy = _cupy()
+    cupy = cupy_module()
     if cupy is not None and isinstance(value, cupy.ndarray):
         return "cupy"
     raise TypeError(
@@ -135,7 +138,7 @@ def contiguous(array: Array) -> Any:
         if not value.flags.writeable:  # NumPy cannot export read-only arrays through DLPack
             return np.array(value, order="C", copy=True)
         return np.ascontiguousarray(value)
-    return _cupy().ascontiguousarray(value)
+    return cupy_module().ascontiguousarray(value)
 
 
 _DERIVED_INPUTS = contextvars.ContextVar("reid_fast_derived_inputs", default=False)
@@ -162,8 +165,8 @@ def array_module(like: Array) -> Any:
     """torch, numpy or cupy: the module of ``like``'s framework, for the functions the three
     share (where, stack, ...)."""
     if like.framework == "torch":
-        return _torch()
-    return np if like.framework == "numpy" else _cupy()
+        return torch_module()
+    return np if like.framework == "numpy" else cupy_module()
 
 
 def value_range(array: Array) -> tuple[float, float]:
@@ -187,9 +190,9 @@ def require_finite(array: Array) -> None:
     if low > -math.inf and high < math.inf:
         return
     if array.framework == "torch":
-        bad = (~_torch().isfinite(value)).nonzero()
+        bad = (~torch_module().isfinite(value)).nonzero()
     else:
-        xp = np if array.framework == "numpy" else _cupy()
+        xp = np if array.framework == "numpy" else cupy_module()
         bad = xp.argwhere(~xp.isfinite(value))
     count, first = int(bad.shape[0]), tuple(int(i) for i in bad[0].tolist())
     raise ValueError(
@@ -200,11 +203,11 @@ def require_finite(array: Array) -> None:
 def empty(like: Array, shape: tuple[int, ...], dtype: str) -> Any:
     """An uninitialised array of the same framework and device as ``like``."""
     if like.framework == "torch":
-        torch = _torch()
+        torch = torch_module()
         return torch.empty(shape, dtype=getattr(torch, dtype), device=like.value.device)
     if like.framework == "numpy":
         return np.empty(shape, dtype=dtype)
-    cupy = _cupy()
+    cupy = cupy_module()
     with cupy.cuda.Device(like.device_index):
         return cupy.empty(shape, dtype=dtype)
 
@@ -214,8 +217,8 @@ def current_stream(like: Array) -> int:
     if like.device == "cpu":
         return 0
     if like.framework == "torch":
-        return int(_torch().cuda.current_stream(like.value.device).cuda_stream)
-    cupy = _cupy()
+        return int(torch_module().cuda.current_stream(like.value.device).cuda_stream)
+    cupy = cupy_module()
     with cupy.cuda.Device(like.device_index):
         return int(cupy.cuda.get_current_stream().ptr)
 
@@ -262,7 +265,7 @@ def feature_pair(
 def concat_rows(like: Array, parts: list[Any]) -> Any:
     """The row-wise concatenation of same-framework arrays."""
     if like.framework == "torch":
-        return _torch().cat(parts, dim=0)
+        return torch_module().cat(parts, dim=0)
     return array_module(like).concatenate(parts, axis=0)
 
 
@@ -273,7 +276,7 @@ def prefix_sums(like: Array, counts: Any) -> tuple[Any, int, int]:
     indptr = empty(like, (rows + 1,), "int64")
     indptr[0] = 0
     if like.framework == "torch":
-        _torch().cumsum(counts, 0, out=indptr[1:])
+        torch_module().cumsum(counts, 0, out=indptr[1:])
     else:
         array_module(like).cumsum(counts, out=indptr[1:])
     if rows == 0:
@@ -289,18 +292,18 @@ def native_call(like: Array, *values: Any) -> Iterator[tuple[int, list[Any]]]:
     capsules are made and the native op (called inside the block) is enqueued: an op on
     ``cuda:1`` while ``cuda:0`` is current exports and runs on ``cuda:1``, and the previous
     device is current again afterwards."""
-    with _device_scope(like):
+    with device_scope(like):
         stream = current_stream(like)
         yield stream, [None if v is None else capsule(v, stream, like.device) for v in values]
 
 
-def _device_scope(like: Array) -> contextlib.AbstractContextManager:
+def device_scope(like: Array) -> contextlib.AbstractContextManager:
     """The framework's "make this device current" context for a CUDA array."""
     if like.device == "cpu":
         return contextlib.nullcontext()
     if like.framework == "torch":
-        return _torch().cuda.device(like.device_index)
-    return _cupy().cuda.Device(like.device_index)
+        return torch_module().cuda.device(like.device_index)
+    return cupy_module().cuda.Device(like.device_index)
 
 
 def workspace(like: Array, nbytes: int) -> Any:

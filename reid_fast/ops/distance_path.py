@@ -108,7 +108,7 @@ def dot_tiles(x: _arrays.Array, y: _arrays.Array,
         rows = slice(r0, min(n, r0 + tiles.rows))
         for c0 in range(0, m, tiles.columns):
             columns = slice(c0, min(m, c0 + tiles.columns))
-            with _arrays._device_scope(x):  # CuPy computes on the current device
+            with _arrays.device_scope(x):  # CuPy computes on the current device
                 dots = gemm(x.value[rows], y.value[columns])
             yield rows, columns, dots
 
@@ -124,7 +124,7 @@ class _FloatGemm:
 
     def __call__(self, a: Any, b: Any) -> Any:
         if self.framework == "torch":
-            torch = _arrays._torch()
+            torch = _arrays.torch_module()
             if self.mixed:
                 try:
                     return torch.mm(a, b.T, out_dtype=torch.float32)
@@ -133,5 +133,5 @@ class _FloatGemm:
                 except (RuntimeError, TypeError):  # NotImplementedError is a RuntimeError
                     self.mixed = False
             return torch.mm(a.float(), b.float().T)
-        xp = np if self.framework == "numpy" else _arrays._cupy()
+        xp = np if self.framework == "numpy" else _arrays.cupy_module()
         return xp.matmul(a.astype(xp.float32, copy=False), b.astype(xp.float32, copy=False).T)

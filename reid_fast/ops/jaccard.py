@@ -104,11 +104,11 @@ def _to_device(like: _arrays.Array, values: list[int]) -> Any:
     if like.framework == "numpy":
         return host
     if like.framework == "torch":
-        tensor = _arrays._torch().from_numpy(host)
+        tensor = _arrays.torch_module().from_numpy(host)
         if like.device == "cpu":
             return tensor
         return tensor.pin_memory().to(like.value.device, non_blocking=True)
-    cupy = _arrays._cupy()
+    cupy = _arrays.cupy_module()
     with cupy.cuda.Device(like.device_index):
         return cupy.asarray(host)
 

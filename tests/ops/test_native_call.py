@@ -65,7 +65,7 @@ def fake_cupy(runtime: FakeRuntime):
 @pytest.mark.parametrize("framework, fake", [("torch", fake_torch), ("cupy", fake_cupy)])
 def test_the_arrays_device_is_current_from_export_to_launch(monkeypatch, framework, fake):
     runtime = FakeRuntime()
-    monkeypatch.setattr(_arrays, f"_{framework}", lambda: fake(runtime))
+    monkeypatch.setattr(_arrays, f"{framework}_module", lambda: fake(runtime))
     x = _arrays.Array("x", FakeArray(runtime, 1), framework, "cuda", 1)
     out = FakeArray(runtime, 1)
     with _arrays.native_call(x, x.value, None, out) as (stream, capsules):
@@ -78,7 +78,7 @@ def test_the_arrays_device_is_current_from_export_to_launch(monkeypatch, framewo
 
 def test_cpu_arrays_touch_no_device(monkeypatch):
     x = _arrays.wrap("x", np.zeros((2, 3), np.float32))
-    monkeypatch.setattr(_arrays, "_torch", lambda: pytest.fail("a CPU call must not touch CUDA"))
+    monkeypatch.setattr(_arrays, "torch_module", lambda: pytest.fail("a CPU call must not touch CUDA"))
     with _arrays.native_call(x, x.value) as (stream, capsules):
         assert stream == 0 and len(capsules) == 1
 
