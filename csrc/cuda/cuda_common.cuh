@@ -215,8 +215,7 @@ void launch_merge_partial_topk(const float* partial_values, const int64_t* parti
 
 inline unsigned capped_grid(int64_t work, int64_t per_block) {
   const int64_t wanted = work <= 0 ? 1 : (work + per_block - 1) / per_block;
-  const int64_t max_blocks = 2147483647;
-  return static_cast<unsigned>(wanted < max_blocks ? wanted : max_blocks);
+  return static_cast<unsigned>(wanted < kMaxGridX ? wanted : kMaxGridX);
 }
 
 // Inclusive prefix sum of `value` over the lanes of a full warp (lane 0 first). Must be

@@ -8,6 +8,8 @@ namespace detail {
 
 constexpr int kWarpSize = 32;               // lanes per warp
 constexpr unsigned kFullMask = 0xffffffffu;  // every lane of a warp, for the *_sync intrinsics
+constexpr long long kMaxGridX = 2147483647;  // blocks along gridDim.x
+constexpr long long kMaxGridY = 65535;       // blocks along gridDim.y (and z)
 
 }  // namespace detail
 }  // namespace cuda

@@ -233,7 +233,7 @@ void knn(const KnnArgs& args, void* stream_ptr) {
   float* max_out = splits > 1 ? layout.partial.max : row_max;
 
   const int64_t query_blocks = (n + kTile - 1) / kTile;
-  if (query_blocks > 2147483647) {
+  if (query_blocks > kMaxGridX) {
     throw_value_error("reid_fast CUDA knn: too many queries for one launch, n = ", n);
   }
   const dim3 grid(static_cast<unsigned>(query_blocks), static_cast<unsigned>(splits));

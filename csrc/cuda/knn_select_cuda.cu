@@ -45,7 +45,6 @@ namespace {
 constexpr int kSelectThreads = 128;
 constexpr int kSelectWarps = kSelectThreads / kWarpSize;
 constexpr int kDistanceThreads = 256;
-constexpr int64_t kMaxGridY = 65535;
 
 // Registers per lane of the thread queue: a full warp of them is sorted at every merge, so
 // longer warp queues (dearer merges) take longer thread queues.

@@ -96,10 +96,8 @@ void pairwise_distance(const PairwiseArgs& args, void* stream_ptr) {
   const bool rows_on_grid_x = row_tiles >= col_tiles;
   const int64_t tiles_x = rows_on_grid_x ? row_tiles : col_tiles;
   const int64_t tiles_y = rows_on_grid_x ? col_tiles : row_tiles;
-  const int64_t max_grid_x = 2147483647;
-  const int64_t max_grid_y = 65535;
-  const dim3 grid(static_cast<unsigned>(tiles_x < max_grid_x ? tiles_x : max_grid_x),
-                  static_cast<unsigned>(tiles_y < max_grid_y ? tiles_y : max_grid_y));
+  const dim3 grid(static_cast<unsigned>(tiles_x < kMaxGridX ? tiles_x : kMaxGridX),
+                  static_cast<unsigned>(tiles_y < kMaxGridY ? tiles_y : kMaxGridY));
   float* out = args.out.as<float>();
 
   dispatch_loader(args.x.dtype, [&](auto loader) {

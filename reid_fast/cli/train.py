@@ -9,19 +9,19 @@ trains with DistributedDataParallel. ``--resume RUN_DIR`` continues a run exactl
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
-from ..registry import import_plugins
 from ..runs.config import (
     TrainConfig,
     build_parser,
-    command_line_plugins,
     config_from_args,
     load_config_file,
+    parse_args,
 )
 from ..train.trainer import Trainer
 from . import _common
+
+__all__ = ["build_parser", "format_summary", "main"]  # build_parser: generated from TrainConfig
 
 
 def _resume_config(args) -> TrainConfig:
@@ -60,8 +60,4 @@ def train(args) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    argv = sys.argv[1:] if argv is None else argv
-    # The plugins named on the command line register their backbones, layouts and losses
-    # before the parser takes its choices from the registries.
-    import_plugins(command_line_plugins(argv))
-    return _common.run(train, build_parser().parse_args(argv))
+    return _common.run(train, parse_args(argv))

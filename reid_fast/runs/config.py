@@ -252,10 +252,16 @@ def command_line_plugins(argv: Sequence[str]) -> list[str]:
     return early.parse_known_args(list(argv))[0].plugins
 
 
-def parse_config(argv: list[str] | None = None) -> tuple[TrainConfig, argparse.Namespace]:
-    """The configuration of a ``reid-fast train`` command line (``sys.argv[1:]`` for None),
-    after importing its ``--plugins``."""
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """The arguments of a ``reid-fast train`` command line (``sys.argv[1:]`` for None). Its
+    ``--plugins`` are imported first, so that the parser takes its choices from registries
+    that hold what they register."""
     argv = sys.argv[1:] if argv is None else argv
     import_plugins(command_line_plugins(argv))
-    args = build_parser().parse_args(argv)
+    return build_parser().parse_args(argv)
+
+
+def parse_config(argv: list[str] | None = None) -> tuple[TrainConfig, argparse.Namespace]:
+    """The configuration of a ``reid-fast train`` command line, and its arguments."""
+    args = parse_args(argv)
     return config_from_args(args), args

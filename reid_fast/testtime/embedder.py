@@ -48,7 +48,7 @@ def _as_list(images: ImageInput) -> list[np.ndarray | torch.Tensor]:
     if isinstance(images, np.ndarray) and images.ndim == 4:
         return [_host_image(image, i) for i, image in enumerate(images)]
     if isinstance(images, torch.Tensor) and images.dim() == 4:
-        return list(images)
+        return [_host_image(image, i) for i, image in enumerate(images)]
     if isinstance(images, (str, os.PathLike, Image.Image, np.ndarray, torch.Tensor)):
         return [_host_image(images, 0)]
     if isinstance(images, Sequence):
