@@ -17,7 +17,7 @@ COMMANDS: dict[str, str] = {
     "extract": "test features of a trained run, with flip and multi-scale TTA, to .npz",
     "fuse": "several models' feature files fused into one",
     "postprocess": "feature-level post-processing: query expansion, DBA, track averaging",
-    "rerank": "distances of a features file: camera penalty, k-reciprocal re-ranking",
+    "rerank": "distances of a features file: k-reciprocal re-ranking",
     "evaluate": "mAP, CMC, mINP of a features or distances file",
     "submit": "the AICity track2.txt of a distances file",
     "visualize": "ranked-list sheets and activation heatmaps",

@@ -21,7 +21,6 @@ from ..eval.submission import ranked_gallery, write_aicity_submission
 from ..runs.datasets import synthetic_vehicles
 from ..testtime.chain import (
     AblationRow,
-    PostConfig,
     ablation_steps,
     distances_for,
     evaluate_distances,
@@ -49,8 +48,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-flip", action="store_true", help="no flip test-time augmentation")
     p.add_argument("--weights", type=float, nargs="+", default=None, help="fusion weights")
     add_feature_options(p)
-    p.add_argument("--camera-penalty", type=float, default=PostConfig().camera_penalty,
-                   help="same-camera similarity penalty (0 = off)")
     p.add_argument("--no-rerank", action="store_true", help="skip re-ranking")
     p.add_argument("--track-rerank", action="store_true",
                    help="also try track-level re-ranking (replaces image re-ranking when on)")
@@ -110,7 +107,7 @@ def pipeline(args: argparse.Namespace) -> None:
         plain_row(f"+ fusion of {len(sets)} models", features, time.perf_counter() - start)
         save_features(features, output / "features_fused.npz")
 
-    cfg = post_config(args, camera_penalty=args.camera_penalty, rerank=not args.no_rerank,
+    cfg = post_config(args, rerank=not args.no_rerank,
                       track_rerank=args.track_rerank, k1=args.k1, k2=args.k2, lambda_=args.lambda_)
     steps, distances = ablation_steps(features, cfg, device)
     rows += steps[1:]                       # steps[0] repeats the last row

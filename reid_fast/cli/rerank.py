@@ -1,14 +1,15 @@
-"""``reid-fast rerank``: query x gallery distances of a features file: camera
-penalties on the q-g, q-q and g-g similarities, then exact k-reciprocal re-ranking
-(image- or track-level) with the penalty added back; or, with --no-rerank, the cosine
-distance plus the penalty."""
+"""``reid-fast rerank``: query x gallery distances of a features file: exact
+k-reciprocal re-ranking (image- or track-level), or, with --no-rerank, the cosine
+distance. The identities and cameras stored in the file are never read (they are
+evaluation labels); camera- and direction-aware ranking from predicted cameras is
+``reid-fast pipeline --recipe aicity2020``."""
 
 from __future__ import annotations
 
 import argparse
 
 from ..devices import resolve_device
-from ..testtime.chain import PostConfig, camera_penalties, chain_distances
+from ..testtime.chain import PostConfig, chain_distances
 from ..testtime.feature_file import DistanceMatrix, load_features, save_distances
 from . import _common
 
@@ -17,9 +18,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = _common.parser("rerank", "distances of a features file, re-ranked")
     p.add_argument("features", help="features .npz (reid-fast extract / fuse / postprocess)")
     p.add_argument("--output", required=True, help="distances .npz")
-    p.add_argument("--camera-penalty", type=float, default=PostConfig().camera_penalty,
-                   help="penalty on the similarity of pairs seen by the same known camera (0 = off)")
-    p.add_argument("--no-rerank", action="store_true", help="cosine distance (plus penalty) only")
+    p.add_argument("--no-rerank", action="store_true", help="cosine distance only")
     p.add_argument("--track-level", action="store_true",
                    help="re-rank against the gallery tracks' mean features")
     _common.add_rerank(p)
@@ -31,13 +30,12 @@ def build_parser() -> argparse.ArgumentParser:
 def rerank(args: argparse.Namespace) -> None:
     features = load_features(args.features)
     device = resolve_device(args.device)
-    cfg = PostConfig(camera_penalty=args.camera_penalty, k1=args.k1, k2=args.k2, lambda_=args.lambda_)
-    penalties = camera_penalties(features, cfg.camera_penalty, device)
+    cfg = PostConfig(k1=args.k1, k2=args.k2, lambda_=args.lambda_)
     distances = chain_distances(features.query.tensor(device), features.gallery.tensor(device),
-                                features, cfg, penalties, rerank=not args.no_rerank,
+                                features, cfg, None, rerank=not args.no_rerank,
                                 track_level=args.track_level)
     meta = {"features": args.features, "rerank": not args.no_rerank,
-            "track_level": args.track_level, "camera_penalty": cfg.camera_penalty if penalties else 0.0,
+            "track_level": args.track_level,
             "k1": cfg.k1, "k2": cfg.k2, "lambda": cfg.lambda_,
             "same_camera_junk": features.same_camera_junk}
     path = save_distances(DistanceMatrix(distances, features.query.names, features.gallery.names,

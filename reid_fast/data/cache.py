@@ -65,6 +65,25 @@ def read_rgb(record: ImageRecord) -> Image.Image:
         return image.convert("RGB")
 
 
+def image_pixels(records: Sequence[ImageRecord]) -> np.ndarray:
+    """(N,) int64 pixel counts H x W of the records' image files, read from the file
+    headers (nothing is decoded). The AICity 2020 recipe calls images of at least 15,000
+    pixels high-quality.
+
+    Raises:
+        ValueError: naming the file, when an image cannot be opened.
+    """
+    counts = np.empty((len(records),), dtype=np.int64)
+    for index, record in enumerate(records):
+        try:
+            with Image.open(record.path) as image:
+                width, height = image.size
+        except (OSError, ValueError) as error:
+            raise ValueError(f"cannot read the size of image {record.path!r}: {error}") from None
+        counts[index] = width * height
+    return counts
+
+
 def resize_rgb(image: DecodedImage, size: tuple[int, int]) -> np.ndarray:
     """``image`` as an (H, W, 3) uint8 array, resized with Pillow's antialiased bilinear
     filter when its size differs from ``size = (H, W)``.

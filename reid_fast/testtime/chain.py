@@ -5,10 +5,14 @@ Order of the steps (docs/design.md section 4), each optional:
 1. fusion of several models' features (:func:`fuse_feature_sets`);
 2. feature post-processing (:func:`post_process_features`): alpha query expansion,
    database-side augmentation, cluster query expansion, gallery track averaging;
-3. camera penalties (:func:`camera_penalties`) on q-g, q-q and g-g similarities;
-4. distances (:func:`chain_distances`): cosine distance plus penalty, or k-reciprocal
+3. distances (:func:`chain_distances`): cosine distance plus penalty, or k-reciprocal
    re-ranking of the penalised similarities with the penalty added back, or track-level
    re-ranking plus the penalty.
+
+The chain reads the features, the image names and the gallery tracks; never the
+identities or cameras a feature file carries (those are evaluation labels, read only by
+:func:`evaluate_distances`). Camera and direction penalties come from predicted cameras
+and orientations: :mod:`reid_fast.testtime.recipes`.
 """
 
 from __future__ import annotations
@@ -25,7 +29,6 @@ from ..ops.params import DEFAULT_RERANK, RerankParams
 from ..post import (
     Penalties,
     alpha_query_expansion,
-    camera_penalty,
     cluster_query_expansion,
     database_augmentation,
     fuse_features,
@@ -48,7 +51,6 @@ class PostConfig:
     cluster_qe_eps: float = 0.0     # cluster QE: DBSCAN radius on cosine distance
     cluster_qe_min_samples: int = 2
     track_weight: float = 1.0       # gallery track averaging: weight of the track mean
-    camera_penalty: float = 0.1     # same (known) camera penalty on similarities
     rerank: bool = True
     track_rerank: bool = False      # re-rank against gallery tracks instead of images
     k1: int = DEFAULT_RERANK.k1
@@ -104,18 +106,6 @@ def post_process_features(features: FeatureSet, cfg: PostConfig,
         gallery = track_average(gallery, features.gallery.tracks, cfg.track_weight)
         report(f"+ gallery track averaging (w={cfg.track_weight:g})", query, gallery)
     return query, gallery
-
-
-def camera_penalties(features: FeatureSet, weight: float,
-                     device: torch.device | str = "cpu") -> Penalties | None:
-    """Same-camera penalties on q-g, q-q and g-g from the known cameras (-1 = unknown,
-    no penalty); None when the weight is 0 or no camera is known on either side."""
-    qcam, gcam = features.query.cams, features.gallery.cams
-    if weight <= 0 or not ((qcam >= 0).any() and (gcam >= 0).any()):
-        return None
-    return Penalties(camera_penalty(qcam, gcam, weight, device=device),
-                     camera_penalty(qcam, qcam, weight, device=device),
-                     camera_penalty(gcam, gcam, weight, device=device))
 
 
 def chain_distances(query: torch.Tensor, gallery: torch.Tensor, features: FeatureSet,
@@ -186,7 +176,7 @@ def format_ablation(rows: Sequence[AblationRow]) -> str:
 
 def ablation_steps(features: FeatureSet, cfg: PostConfig, device: torch.device | str = "cpu",
                    time_fn: Callable[[], float] | None = None) -> tuple[list[AblationRow], torch.Tensor]:
-    """Run post-processing, penalties and re-ranking on ``features``, evaluating after each
+    """Run post-processing and re-ranking on ``features``, evaluating after each
     step. Returns the rows (starting with the input features) and the final (q, g)
     distances. Labels must be known (identities >= 0) for the metrics to mean anything."""
     clock = time_fn or time.perf_counter
@@ -206,15 +196,12 @@ def ablation_steps(features: FeatureSet, cfg: PostConfig, device: torch.device |
         features, cfg, device,
         on_step=lambda step, q, g: record(step, chain_distances(q, g, features, plain, None,
                                                                 rerank=False)))
-    penalties = camera_penalties(features, cfg.camera_penalty, device)
-    distances = chain_distances(query, gallery, features, cfg, penalties, rerank=False)
-    if penalties is not None:
-        record(f"+ camera penalty ({cfg.camera_penalty:g})", distances)
+    distances = chain_distances(query, gallery, features, cfg, None, rerank=False)
     if cfg.rerank:
-        distances = chain_distances(query, gallery, features, cfg, penalties, rerank=True)
+        distances = chain_distances(query, gallery, features, cfg, None, rerank=True)
         record(f"+ re-ranking (k1={cfg.k1}, k2={cfg.k2}, lambda={cfg.lambda_:g})", distances)
     if cfg.track_rerank and (features.gallery.tracks >= 0).any():
-        distances = chain_distances(query, gallery, features, cfg, penalties, rerank=True,
+        distances = chain_distances(query, gallery, features, cfg, None, rerank=True,
                                     track_level=True)
         record("+ track-level re-ranking (replaces image re-ranking)", distances)
     return rows, distances

@@ -314,3 +314,17 @@ def test_bad_arguments(image_files, tmp_path, kwargs, error, match):
     arguments.update(kwargs)
     with pytest.raises(error, match=match):
         ImageCache.build(**arguments)
+
+
+def test_image_pixels_reads_sizes_from_headers(tmp_path):
+    sizes = [(30, 20), (150, 100), (1, 1)]  # (W, H)
+    records = []
+    for index, (w, h) in enumerate(sizes):
+        path = tmp_path / f"{index}.png"
+        Image.new("RGB", (w, h)).save(path)
+        records.append(ImageRecord(str(path), pid=index))
+    assert cache_module.image_pixels(records).tolist() == [600, 15000, 1]
+    assert cache_module.image_pixels([]).shape == (0,)
+    (tmp_path / "broken.jpg").write_bytes(b"not an image")
+    with pytest.raises(ValueError, match="broken.jpg"):
+        cache_module.image_pixels(records + [ImageRecord(str(tmp_path / "broken.jpg"), pid=3)])
