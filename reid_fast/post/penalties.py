@@ -326,9 +326,8 @@ def voc_penalty(
     cameras = _cosine("camera_a", camera_a, "camera_b", camera_b, dev)
     orientations = _cosine("orientation_a", orientation_a, "orientation_b", orientation_b, dev)
     if cameras.shape != orientations.shape:
-        raise ValueError(f"orientation_a and orientation_b must have the rows of camera_a and "
-                         f"camera_b ({tuple(cameras.shape)}), got "
-                         f"({orientations.shape[0]}, {orientations.shape[1]})")
+        raise ValueError(f"orientation_a and orientation_b must give the {tuple(cameras.shape)} "
+                         f"matrix of camera_a and camera_b, got {tuple(orientations.shape)}")
     return camera_weight * cameras + orientation_weight * orientations
 
 
