@@ -101,12 +101,12 @@ def aicity2020_penalties(
 
     For row i (a query for q-g and q-q, a gallery image for g-g) and column j:
 
-        ``P[i, j] = camera_weight   [cam_i known and cam_j == cam_i]``
-        ``        + direction_weight [cam_i unknown and direction_similarity(i, j) >= direction_threshold]``
-        ``        + cluster_weight  [cluster_i known and cluster_j == cluster_i]``
+        ``P[i, j] = camera_weight    [cam_i known and cam_j == cam_i]``
+        ``        + direction_weight [cam_i unknown and dir_sim(i, j) >= direction_threshold]``
+        ``        + cluster_weight   [cluster_i known and cluster_j == cluster_i]``
 
-    and, in q-q and g-g, 0 on the diagonal and between members of one group (a query
-    cluster; a gallery track). -1 means unknown (cameras, camera clusters) or no group:
+    (dir_sim: :func:`reid_fast.post.direction_similarity`). In q-q and g-g, P is 0 on the
+    diagonal and between members of one group (a query cluster; a gallery track). -1 means unknown (cameras, camera clusters) or no group:
     two noise queries or two images without a track are penalised like any other pair
     (the seed exempts all -1 items from each other).
 
@@ -175,7 +175,8 @@ def aicity2020_penalties(
     groups = labels("query_groups", q, "noise"), labels("gallery_groups", g, "no track")
     dirs = None
     if query_directions is not None:
-        dirs = (sized("query_directions", _embeddings("query_directions", query_directions, dev), q),
+        dirs = (sized("query_directions",
+                      _embeddings("query_directions", query_directions, dev), q),
                 sized("gallery_directions",
                       _embeddings("gallery_directions", gallery_directions, dev), g))
 

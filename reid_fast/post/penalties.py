@@ -97,6 +97,7 @@ def _one_hot(name: str, ids: Tensor, columns: int, other: str) -> Tensor:
 
 
 def _embeddings(name: str, value: Any, device: torch.device) -> Tensor:
+    """(n, d) float32 embeddings on ``device``, finite, from a float tensor or array-like."""
     x = _as_tensor(name, value)
     if not x.dtype.is_floating_point:
         raise TypeError(f"{name} must hold floating-point embeddings, got {x.dtype}")
@@ -298,7 +299,8 @@ def voc_penalty(
 ) -> Tensor:
     """VOC-ReID's camera and orientation penalty (AICity 2020, 2nd place):
 
-        ``P = camera_weight cos(camera_a_i, camera_b_j) + orientation_weight cos(orientation_a_i, orientation_b_j)``
+        ``P[i, j] = camera_weight cos(camera_a_i, camera_b_j)``
+        ``        + orientation_weight cos(orientation_a_i, orientation_b_j)``
 
     with the continuous cosine similarities of the camera-model and orientation-model
     embeddings (rows L2-normalised here), so ``S - P`` is their ``s_id - 0.1 s_camera -

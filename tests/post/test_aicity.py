@@ -290,7 +290,8 @@ def test_complete_camera_clusters_match_reference(device):
 
 
 def test_camera_errors():
-    with pytest.raises(ValueError, match=r"groups must have one label per item of clusters \(2\), got 3"):
+    message = r"groups must have one label per item of clusters \(2\), got 3"
+    with pytest.raises(ValueError, match=message):
         post.complete_camera_clusters([1, 2], [0, 0, 0])
     with pytest.raises(ValueError, match="clusters must be >= 0, or -1 for unsure; got -2 at index 0"):
         post.complete_camera_clusters([-2], [0])
@@ -318,7 +319,8 @@ def test_direction_similarity_and_threshold_by_hand():
 
 
 def test_voc_penalty_by_hand():
-    got = post.voc_penalty([[1.0, 0.0]], [[0.0, 1.0], [2.0, 0.0]], [[1.0, 1.0]], [[-1.0, -1.0], [1.0, 0.0]])
+    got = post.voc_penalty([[1.0, 0.0]], [[0.0, 1.0], [2.0, 0.0]],
+                           [[1.0, 1.0]], [[-1.0, -1.0], [1.0, 0.0]])
     # 0.1 cos(cam) + 0.1 cos(ori): (0 - 1) / 10 and (1 + 1 / sqrt(2)) / 10; unclamped.
     close(got, [[-0.1, 0.1 + 0.1 / math.sqrt(2)]])
     close(post.voc_penalty([[1.0, 0.0]], [[2.0, 0.0]], [[1.0]], [[1.0]], 0.5, 0.25), [[0.75]])
@@ -414,7 +416,8 @@ def _penalty_inputs(seed: int, q: int, g: int, rng=None):
                 gallery_groups=rng.integers(-1, 10, size=g))
 
 
-@pytest.mark.parametrize("leave_out", [(), ("cameras",), ("directions",), ("camera_clusters", "groups")])
+@pytest.mark.parametrize("leave_out",
+                         [(), ("cameras",), ("directions",), ("camera_clusters", "groups")])
 def test_aicity2020_penalties_match_reference(device, leave_out):
     inputs = _penalty_inputs(68, 15, 25)
     inputs = {k: v for k, v in inputs.items() if not any(k.endswith("_" + w) for w in leave_out)}
@@ -431,7 +434,8 @@ def test_aicity2020_penalties_match_reference(device, leave_out):
 def test_aicity2020_penalties_errors():
     with pytest.raises(ValueError, match="both be given or both be None, got only query_directions"):
         post.aicity2020_penalties(1, 1, query_directions=[[1.0]])
-    with pytest.raises(ValueError, match=r"gallery_cameras must have 3 rows \(one per gallery image\), got 2"):
+    message = r"gallery_cameras must have 3 rows \(one per gallery image\), got 2"
+    with pytest.raises(ValueError, match=message):
         post.aicity2020_penalties(2, 3, gallery_cameras=[1, 2])
     with pytest.raises(ValueError, match=r"query_directions must have 2 rows \(one per query\), got 1"):
         post.aicity2020_penalties(2, 1, query_directions=[[1.0]], gallery_directions=[[1.0]])
@@ -505,7 +509,8 @@ def test_ntop_penalty_matches_reference(device, ntop):
 
 def test_ntop_penalty_errors():
     sim = torch.zeros((2, 3))
-    with pytest.raises(ValueError, match=r"gallery_cameras must have one label per column of sim_qg \(3\), got 2"):
+    message = r"gallery_cameras must have one label per column of sim_qg \(3\), got 2"
+    with pytest.raises(ValueError, match=message):
         post.ntop_penalty(sim, [1, 2], [1, 1, 1])
     with pytest.raises(ValueError, match="gallery_trackids must be >= 0, or -1 for no track; got -4"):
         post.ntop_penalty(sim, [1, 2, 3], [1, -4, 1])
@@ -549,7 +554,8 @@ def test_similarity_edits_match_reference(device):
 def test_similarity_edit_errors():
     with pytest.raises(ValueError, match=r"sim_qq must be square, got shape \(2, 3\)"):
         post.cluster_similarity_edit(torch.zeros((2, 3)), [0, 0])
-    with pytest.raises(ValueError, match=r"clusters must have one label per row of sim_qq \(2\), got 3"):
+    message = r"clusters must have one label per row of sim_qq \(2\), got 3"
+    with pytest.raises(ValueError, match=message):
         post.cluster_similarity_edit(torch.zeros((2, 2)), [0, 0, 1])
     with pytest.raises(ValueError, match="value must be finite"):
         post.track_similarity_edit(torch.zeros((2, 2)), [0, 0], math.nan)
@@ -567,8 +573,8 @@ def test_penalised_rerank_with_suppression(device):
     S = T(x @ x.T, device)
     s_qg, s_qq, s_gg = S[:10, 10:], S[:10, :10], S[10:, 10:]
     rng = np.random.default_rng(71)
-    P = post.Penalties(T(0.1 * rng.integers(0, 3, (10, 30)), device), torch.zeros((10, 10), device=device),
-                       torch.zeros((30, 30), device=device))
+    P = post.Penalties(T(0.1 * rng.integers(0, 3, (10, 30)), device),
+                       torch.zeros((10, 10), device=device), torch.zeros((30, 30), device=device))
     E = T(0.1 * rng.integers(0, 2, (10, 30)), device)
     got = post.penalised_rerank(s_qg, s_qq, s_gg, P, 8, 3, 0.2, suppression_qg=E)
     expected = ref.penalised_rerank(as64(s_qg), as64(s_qq), as64(s_gg), as64(P.query_gallery),
