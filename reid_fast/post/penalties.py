@@ -6,13 +6,19 @@ vehicle. The AICity 2020 recipe therefore subtracts penalties from the cosine si
 matrices q-g, q-q and g-g before k-reciprocal re-ranking, and adds the query-gallery
 penalty back to the re-ranked distances:
 
-    D = rerank_similarities(S_qg - P_qg, S_qq - P_qq, S_gg - P_gg) + P_qg
+    D = rerank_similarities(S_qg - P_qg - E_qg, S_qq - P_qq, S_gg - P_gg) + P_qg
+
+(E_qg: optional q-g edits that stay, e.g. :func:`reid_fast.post.ntop_penalty`).
 
 - :func:`camera_penalty`: ``weight`` for a shared camera (ids, or ``weight * P_a P_b^T``
   for predicted camera probabilities).
-- :func:`direction_penalty`: ``weight * max(cos(dir_a, dir_b), 0)``.
-- :func:`camera_cluster_penalty`: ``weight`` where two known cameras lie in different
-  clusters (e.g. intersections).
+- :func:`direction_similarity`: cosine similarity of direction embeddings.
+- :func:`direction_penalty`: ``weight * max(cos(dir_a, dir_b), 0)``, or ``weight`` where
+  the cosine reaches a threshold (the AICity 2020 recipe's "same direction").
+- :func:`camera_cluster_penalty`: ``weight`` where two known cameras lie in the same
+  cluster (e.g. an intersection).
+- :func:`voc_penalty`: VOC-ReID's ``a cos(cam_a, cam_b) + b cos(ori_a, ori_b)`` of camera-
+  and orientation-model embeddings.
 - :class:`Penalties`: the three matrices together; add them up with ``+``.
 - :func:`penalised_rerank` and :func:`penalised_distance` (no re-ranking: ``1 - S + P``).
 
@@ -33,18 +39,28 @@ from torch import Tensor
 from .. import validation
 from ..ops.params import DEFAULT_RERANK
 from ..ops.rerank import rerank_similarities
-from .query_expansion import NORM_EPS, _require_finite, _same_device, _tensor
+from .params import VOC2020
+from .query_expansion import (
+    DeviceLike,
+    _as_tensor,
+    _device,
+    _labels,
+    _normalise_rows,
+    _require_finite,
+    _same_device,
+    _tensor,
+)
 
 __all__ = [
     "Penalties",
     "camera_cluster_penalty",
     "camera_penalty",
     "direction_penalty",
+    "direction_similarity",
     "penalised_distance",
     "penalised_rerank",
+    "voc_penalty",
 ]
-
-DeviceLike = torch.device | str | None
 
 
 # --------------------------------------------------------------------------------------
@@ -52,49 +68,14 @@ DeviceLike = torch.device | str | None
 # --------------------------------------------------------------------------------------
 
 
-def _device(device: DeviceLike, *named: tuple[str, Any]) -> torch.device:
-    """``device`` if given; else the device shared by the tensor inputs; else the CPU."""
-    if device is not None:
-        return torch.device(device)
-    found: tuple[str, torch.device] | None = None
-    for name, value in named:
-        if isinstance(value, torch.Tensor):
-            if found is None:
-                found = (name, value.device)
-            elif value.device != found[1]:
-                raise ValueError(f"{name} must be on the same device as {found[0]} ({found[1]}), "
-                                 f"got {value.device} (or pass device=)")
-    return found[1] if found is not None else torch.device("cpu")
-
-
-def _as_tensor(name: str, value: Any) -> Tensor:
-    if isinstance(value, torch.Tensor):
-        return value.detach()
-    array = np.asarray(value)
-    if array.dtype == object:
-        raise TypeError(f"{name} must be a tensor or an array-like of numbers, got {value!r}")
-    return torch.from_numpy(np.array(array, copy=True))
-
-
-def _camera_ids(name: str, value: Tensor) -> Tensor:
-    if value.dim() != 1:
-        raise ValueError(f"{name}: integer camera ids must be 1-D, got shape {tuple(value.shape)}")
-    ids = value.to(torch.int64)
-    if ids.numel() and bool((ids < -1).any()):
-        first = int((ids < -1).nonzero()[0, 0])
-        raise ValueError(f"{name} must hold camera ids >= 0, or -1 for unknown; got "
-                         f"{int(ids[first])} at index {first}")
-    return ids
-
-
 def _cameras(name: str, value: Any, device: torch.device) -> Tensor:
     """(n,) int64 camera ids (-1 unknown) or (n, C) float32 camera probabilities."""
     x = _as_tensor(name, value)
     if x.dtype == torch.bool or x.dtype.is_complex:
         raise TypeError(f"{name} must hold integer camera ids or float probabilities, got {x.dtype}")
-    x = x.to(device)
     if not x.dtype.is_floating_point:
-        return _camera_ids(name, x)
+        return _labels(name, x, device, minus_one="unknown")
+    x = x.to(device)
     if x.dim() != 2:
         raise ValueError(f"{name}: camera probabilities must be 2-D (n, cameras), got shape "
                          f"{tuple(x.shape)} (integer camera ids are 1-D)")
@@ -115,15 +96,33 @@ def _one_hot(name: str, ids: Tensor, columns: int, other: str) -> Tensor:
     return out
 
 
-def _directions(name: str, value: Any, device: torch.device) -> Tensor:
+def _embeddings(name: str, value: Any, device: torch.device) -> Tensor:
+    """(n, d) float32 embeddings on ``device``, finite, from a float tensor or array-like."""
     x = _as_tensor(name, value)
     if not x.dtype.is_floating_point:
-        raise TypeError(f"{name} must hold floating-point direction features, got {x.dtype}")
+        raise TypeError(f"{name} must hold floating-point embeddings, got {x.dtype}")
     if x.dim() != 2:
-        raise ValueError(f"{name} must be 2-D (n, direction features), got shape {tuple(x.shape)}")
+        raise ValueError(f"{name} must be 2-D (n, embedding size), got shape {tuple(x.shape)}")
     x = x.to(device=device, dtype=torch.float32)
     _require_finite(name, x)
     return x
+
+
+def _cosine(name_a: str, a: Any, name_b: str, b: Any, device: DeviceLike) -> Tensor:
+    """(n_a, n_b) float32 cosine similarities of the rows of two embedding matrices, each
+    row L2-normalised (an all-zero row: similarity 0)."""
+    dev = _device(device, (name_a, a), (name_b, b))
+    a = _embeddings(name_a, a, dev)
+    b = _embeddings(name_b, b, dev)
+    if a.shape[1] != b.shape[1]:
+        raise ValueError(f"{name_a} and {name_b} must have the same number of columns, got "
+                         f"shapes {tuple(a.shape)} and {tuple(b.shape)}")
+    return _normalise_rows(a) @ _normalise_rows(b).T
+
+
+def _same_known(a: Tensor, b: Tensor) -> Tensor:
+    """(n_a, n_b) bool: both labels known (>= 0) and equal."""
+    return (a[:, None] == b[None, :]) & (a >= 0)[:, None] & (b >= 0)[None, :]
 
 
 # --------------------------------------------------------------------------------------
@@ -158,8 +157,7 @@ def camera_penalty(cams_a: Any, cams_b: Any, weight: float, *, device: DeviceLik
     a = _cameras("cams_a", cams_a, dev)
     b = _cameras("cams_b", cams_b, dev)
     if a.dim() == 1 and b.dim() == 1:
-        same = (a[:, None] == b[None, :]) & (a >= 0)[:, None] & (b >= 0)[None, :]
-        return same.to(torch.float32) * weight
+        return _same_known(a, b).to(torch.float32) * weight
     if a.dim() == 1:
         a = _one_hot("cams_a", a, b.shape[1], "cams_b")
     elif b.dim() == 1:
@@ -170,34 +168,58 @@ def camera_penalty(cams_a: Any, cams_b: Any, weight: float, *, device: DeviceLik
     return (a @ b.T) * weight
 
 
-def direction_penalty(dir_a: Any, dir_b: Any, weight: float, *, device: DeviceLike = None) -> Tensor:
-    """Same-direction penalty ``weight * max(<a_i, b_j>, 0)`` on L2-normalised rows.
+def direction_similarity(dir_a: Any, dir_b: Any, *, device: DeviceLike = None) -> Tensor:
+    """Direction similarity: the cosine ``<a_i, b_j>`` of the L2-normalised rows of two
+    direction (orientation) embeddings or direction-class probabilities; all-zero rows
+    give 0.
+
+    Args:
+        dir_a: (n_a, d) float direction features (tensor, array or sequence).
+        dir_b: (n_b, d) float direction features.
+        device: where the result goes; default: the inputs' device (CPU for non-tensors).
+
+    Returns:
+        (n_a, n_b) float32 similarities in [-1, 1].
+
+    Raises:
+        TypeError, ValueError: not float, not 2-D, different d, NaN/Inf, tensors on
+            different devices.
+    """
+    return _cosine("dir_a", dir_a, "dir_b", dir_b, device)
+
+
+def direction_penalty(dir_a: Any, dir_b: Any, weight: float, threshold: float | None = None, *,
+                      device: DeviceLike = None) -> Tensor:
+    """Same-direction penalty on the direction similarity s (:func:`direction_similarity`).
 
     Appearance models rank images seen from the same viewing direction (front, rear,
     side) too high, since the shared pose looks like a shared identity; penalising
-    direction similarity lets other views of the vehicle come up. The rows (direction
-    embeddings or direction-class probabilities) are L2-normalised here; all-zero rows
-    give no penalty.
+    direction similarity lets other views of the vehicle come up.
+
+    - ``threshold=None`` (continuous): ``weight * max(s, 0)``.
+    - ``threshold=t`` (the AICity 2020 recipe, t = 0.25): ``weight`` where ``s >= t``
+      ("same direction"), 0 elsewhere.
 
     Args:
         dir_a: (n_a, d) float direction features (tensor, array or sequence).
         dir_b: (n_b, d) float direction features.
         weight: finite real.
+        threshold: None, or a finite real.
         device: where the result goes; default: the inputs' device (CPU for non-tensors).
 
     Returns:
         (n_a, n_b) float32 penalty.
+
+    Raises:
+        TypeError, ValueError: as :func:`direction_similarity`; a bad weight or threshold.
     """
     weight = validation.real("weight", weight)
-    dev = _device(device, ("dir_a", dir_a), ("dir_b", dir_b))
-    a = _directions("dir_a", dir_a, dev)
-    b = _directions("dir_b", dir_b, dev)
-    if a.shape[1] != b.shape[1]:
-        raise ValueError(f"dir_a and dir_b must have the same number of columns, got shapes "
-                         f"{tuple(a.shape)} and {tuple(b.shape)}")
-    a = a / a.norm(dim=1, keepdim=True).clamp_min(NORM_EPS)
-    b = b / b.norm(dim=1, keepdim=True).clamp_min(NORM_EPS)
-    return (a @ b.T).clamp_min(0.0) * weight
+    if threshold is not None:
+        threshold = validation.real("threshold", threshold)
+    similarity = direction_similarity(dir_a, dir_b, device=device)
+    if threshold is None:
+        return similarity.clamp_min(0.0) * weight
+    return (similarity >= threshold).to(torch.float32) * weight
 
 
 def camera_cluster_penalty(
@@ -208,8 +230,13 @@ def camera_cluster_penalty(
     *,
     device: DeviceLike = None,
 ) -> Tensor:
-    """Different-cluster penalty: ``weight`` where both cameras are known and their
-    clusters (e.g. the intersection a camera watches) differ, 0 otherwise.
+    """Same-cluster penalty: ``weight`` where both cameras are known and lie in the same
+    cluster (e.g. the intersection a camera watches), 0 otherwise.
+
+    The AICity 2020 recipe penalises the same camera cluster: two images of one scene
+    share background and viewpoint, and its "cluster" term takes the per-image labels of
+    :func:`reid_fast.post.camera_clusters` (:func:`reid_fast.post.aicity2020_penalties`);
+    this function maps known camera ids to clusters instead.
 
     Args:
         cams_a: (n_a,) integer camera ids, -1 = unknown.
@@ -247,10 +274,7 @@ def camera_cluster_penalty(
 
     sides = []
     for name, value in (("cams_a", cams_a), ("cams_b", cams_b)):
-        x = _as_tensor(name, value)
-        if x.dtype.is_floating_point or x.dtype.is_complex or x.dtype == torch.bool:
-            raise TypeError(f"{name} must hold integer camera ids, got {x.dtype}")
-        ids = _camera_ids(name, x.to(dev))
+        ids = _labels(name, value, dev, minus_one="unknown")
         known = ids >= 0
         slot = ids.clamp(0, size - 1)
         unmapped = known & ((ids >= size) | ~mapped[slot])
@@ -259,8 +283,54 @@ def camera_cluster_penalty(
             raise ValueError(f"{name}[{first}]: camera {int(ids[first])} has no cluster in clusters")
         sides.append((lookup[slot], known))
     (cluster_a, known_a), (cluster_b, known_b) = sides
-    differ = (cluster_a[:, None] != cluster_b[None, :]) & known_a[:, None] & known_b[None, :]
-    return differ.to(torch.float32) * weight
+    same = (cluster_a[:, None] == cluster_b[None, :]) & known_a[:, None] & known_b[None, :]
+    return same.to(torch.float32) * weight
+
+
+def voc_penalty(
+    camera_a: Any,
+    camera_b: Any,
+    orientation_a: Any,
+    orientation_b: Any,
+    camera_weight: float = VOC2020.camera_weight,
+    orientation_weight: float = VOC2020.orientation_weight,
+    *,
+    device: DeviceLike = None,
+) -> Tensor:
+    """VOC-ReID's camera and orientation penalty (AICity 2020, 2nd place):
+
+        ``P[i, j] = camera_weight cos(camera_a_i, camera_b_j)``
+        ``        + orientation_weight cos(orientation_a_i, orientation_b_j)``
+
+    with the continuous cosine similarities of the camera-model and orientation-model
+    embeddings (rows L2-normalised here), so ``S - P`` is their ``s_id - 0.1 s_camera -
+    0.1 s_orientation`` (their code: ``distmat - 0.1 * cam_distmat - 0.1 * ori_distmat``).
+
+    Args:
+        camera_a, camera_b: (n_a, c) and (n_b, c) float camera-model embeddings.
+        orientation_a, orientation_b: (n_a, o) and (n_b, o) float orientation-model
+            embeddings.
+        camera_weight, orientation_weight: finite reals (default 0.1 each,
+            :data:`reid_fast.post.VOC2020`).
+        device: where the result goes; default: the inputs' device (CPU for non-tensors).
+
+    Returns:
+        (n_a, n_b) float32 penalty.
+
+    Raises:
+        TypeError, ValueError: as :func:`direction_similarity`, for each pair; row counts
+            that differ between the camera and the orientation embeddings.
+    """
+    camera_weight = validation.real("camera_weight", camera_weight)
+    orientation_weight = validation.real("orientation_weight", orientation_weight)
+    dev = _device(device, ("camera_a", camera_a), ("camera_b", camera_b),
+                  ("orientation_a", orientation_a), ("orientation_b", orientation_b))
+    cameras = _cosine("camera_a", camera_a, "camera_b", camera_b, dev)
+    orientations = _cosine("orientation_a", orientation_a, "orientation_b", orientation_b, dev)
+    if cameras.shape != orientations.shape:
+        raise ValueError(f"orientation_a and orientation_b must give the {tuple(cameras.shape)} "
+                         f"matrix of camera_a and camera_b, got {tuple(orientations.shape)}")
+    return camera_weight * cameras + orientation_weight * orientations
 
 
 # --------------------------------------------------------------------------------------
@@ -365,12 +435,16 @@ def penalised_rerank(
     k1: int = DEFAULT_RERANK.k1,
     k2: int = DEFAULT_RERANK.k2,
     lambda_: float = DEFAULT_RERANK.lambda_,
+    *,
+    suppression_qg: Tensor | None = None,
 ) -> Tensor:
     """Re-ranking of penalised similarities, with the query-gallery penalty added back:
 
-        ``D = rerank_similarities(S_qg - P_qg, S_qq - P_qq, S_gg - P_gg, k1, k2, lambda_) + P_qg``
+        ``D = rerank_similarities(S_qg - P_qg - E_qg, S_qq - P_qq, S_gg - P_gg, k1, k2, lambda_) + P_qg``
 
     (:func:`reid_fast.ops.rerank.rerank_similarities`: original distance (2 - 2 s)^2.)
+    ``E_qg`` (``suppression_qg``, default 0) is a q-g edit that is *not* added back: the
+    AICity 2020 recipe's ntop suppression (:func:`reid_fast.post.ntop_penalty`).
 
     Args:
         sim_qg: (q, g) float32 query-gallery cosine similarities, CPU or CUDA, finite.
@@ -379,6 +453,7 @@ def penalised_rerank(
         penalties: :class:`Penalties` of the same shapes, on the same device.
         k1, k2, lambda_: re-ranking parameters (k1 + 1 <= q + g, 1 <= k2 <= k1 + 1,
             0 <= lambda_ <= 1).
+        suppression_qg: optional (q, g) float tensor on the same device, finite.
 
     Returns:
         (q, g) float32 distances on ``sim_qg``'s device.
@@ -396,7 +471,12 @@ def penalised_rerank(
     _check_penalty("sim_qg", sim_qg, "penalties.query_gallery", penalties.query_gallery)
     _check_penalty("sim_qq", sim_qq, "penalties.query_query", penalties.query_query)
     _check_penalty("sim_gg", sim_gg, "penalties.gallery_gallery", penalties.gallery_gallery)
-    reranked = rerank_similarities(sim_qg - penalties.query_gallery,
+    edited_qg = sim_qg - penalties.query_gallery
+    if suppression_qg is not None:
+        suppression_qg = _matrix("suppression_qg", suppression_qg)
+        _check_penalty("sim_qg", sim_qg, "suppression_qg", suppression_qg)
+        edited_qg = edited_qg - suppression_qg.to(torch.float32)
+    reranked = rerank_similarities(edited_qg,
                                    sim_qq - penalties.query_query,
                                    sim_gg - penalties.gallery_gallery, k1, k2, lambda_)
     return reranked + penalties.query_gallery

@@ -3,7 +3,8 @@
 docs/design.md section 4 ("Track averaging"). All on the device of the features.
 
 - :func:`track_groups`: track ids -> dense track numbers 0..T-1 by first appearance.
-- :func:`track_average`: gallery rows blended with the mean of their track.
+- :func:`track_average`: gallery rows blended with the mean of their track (of its
+  high-quality images, when a mask says which those are).
 - :func:`track_features`: one L2-normalised mean feature per track.
 - :func:`track_rerank`: k-reciprocal re-ranking of the queries against the track means,
   spread back to the track's images (ordered inside the track by their own distance).
@@ -15,7 +16,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
 import torch
 from torch import Tensor
 
@@ -26,33 +26,13 @@ from ..ops.rerank import rerank
 from .query_expansion import (
     _feature_matrix,
     _feature_pair,
+    _group_means,
+    _labels,
+    _mask,
     _normalise_rows,
 )
 
 __all__ = ["track_average", "track_features", "track_groups", "track_rerank"]
-
-
-def _trackid_tensor(trackids: Any, device: torch.device | str | None) -> Tensor:
-    """trackids as a 1-D int64 tensor (on ``device`` when given), validated."""
-    if isinstance(trackids, torch.Tensor):
-        ids = trackids.detach()
-        if ids.dtype.is_floating_point or ids.dtype.is_complex or ids.dtype == torch.bool:
-            raise TypeError(f"trackids must hold integers, got {ids.dtype}")
-    else:
-        array = np.asarray(trackids)
-        if array.size == 0:
-            array = array.astype(np.int64)
-        if array.dtype.kind not in "iu":
-            raise TypeError(f"trackids must hold integers, got dtype {array.dtype}")
-        ids = torch.from_numpy(array.astype(np.int64, copy=False).copy())
-    if ids.dim() != 1:
-        raise ValueError(f"trackids must be 1-D (one id per gallery item), got shape {tuple(ids.shape)}")
-    ids = ids.to(dtype=torch.int64, device=device if device is not None else ids.device)
-    if ids.numel() and bool((ids < -1).any()):
-        first = int((ids < -1).nonzero()[0, 0])
-        raise ValueError(f"trackids must be >= 0, or -1 for an item without a track; got "
-                         f"{int(ids[first])} at index {first}")
-    return ids
 
 
 def track_groups(trackids: Any, *, device: torch.device | str | None = None) -> tuple[Tensor, int]:
@@ -74,7 +54,7 @@ def track_groups(trackids: Any, *, device: torch.device | str | None = None) -> 
     Raises:
         TypeError: non-integer ids.  ValueError: not 1-D, ids below -1.
     """
-    ids = _trackid_tensor(trackids, device)
+    ids = _labels("trackids", trackids, device, minus_one="an item without a track")
     g = ids.shape[0]
     if g == 0:
         return torch.empty((0,), dtype=torch.int64, device=ids.device), 0
@@ -90,18 +70,9 @@ def track_groups(trackids: Any, *, device: torch.device | str | None = None) -> 
     return track_index.to(torch.int64), int(track_index.max()) + 1
 
 
-def _track_sums(gallery: Tensor, track_index: Tensor, T: int) -> tuple[Tensor, Tensor]:
-    """(T, d) sums and (T,) counts of the gallery rows of each track."""
-    sums = torch.zeros((T, gallery.shape[1]), dtype=gallery.dtype, device=gallery.device)
-    sums.index_add_(0, track_index, gallery)
-    counts = torch.zeros((T,), dtype=gallery.dtype, device=gallery.device)
-    counts.index_add_(0, track_index, torch.ones_like(track_index, dtype=gallery.dtype))
-    return sums, counts
-
-
 def _gallery_tracks(gallery: Any, trackids: Any) -> tuple[Tensor, Tensor, Tensor, int]:
     gallery = _feature_matrix("gallery", gallery)
-    ids = _trackid_tensor(trackids, gallery.device)
+    ids = _labels("trackids", trackids, gallery.device, minus_one="an item without a track")
     if ids.shape[0] != gallery.shape[0]:
         raise ValueError(f"trackids must have one id per gallery row ({gallery.shape[0]}), "
                          f"got {ids.shape[0]}")
@@ -109,9 +80,14 @@ def _gallery_tracks(gallery: Any, trackids: Any) -> tuple[Tensor, Tensor, Tensor
     return gallery, ids, track_index, T
 
 
-def track_average(gallery: Tensor, trackids: Any, weight: float = 1.0) -> Tensor:
+def track_average(gallery: Tensor, trackids: Any, weight: float = 1.0, *,
+                  high_quality: Any = None) -> Tensor:
     """Gallery rows blended with their track's mean:
     ``g_i' = normalise(g_i + weight * mean_{j in track(i)} g_j)``.
+
+    With ``high_quality`` (the AICity 2020 recipe: images of at least 15000 pixels, see
+    :func:`reid_fast.post.high_quality`; weight 0.5) the mean runs over the track's
+    high-quality images only, or over all of them when it has none.
 
     Items with track id -1 are returned unchanged (their track is themselves, and
     ``normalise((1 + w) g) = g`` for a unit row anyway).
@@ -121,19 +97,21 @@ def track_average(gallery: Tensor, trackids: Any, weight: float = 1.0) -> Tensor
         trackids: (g,) integer track ids (tensor on any device, array or sequence), -1 =
             no track.
         weight: weight of the track mean, finite, >= 0 (default 1).
+        high_quality: optional (g,) bool mask (tensor on any device, array or sequence).
 
     Returns:
         (g, d) float32 on ``gallery``'s device.
 
     Raises:
-        TypeError, ValueError: bad features, ids, weight, or len(trackids) != g.
+        TypeError, ValueError: bad features, ids, weight or mask, or len(trackids) != g.
     """
     weight = validation.real("weight", weight, 0.0)
     gallery, ids, track_index, T = _gallery_tracks(gallery, trackids)
+    mask = None if high_quality is None else _mask("high_quality", high_quality, gallery.shape[0],
+                                                   gallery.device)
     if T == 0:
         return gallery.clone()
-    sums, counts = _track_sums(gallery, track_index, T)
-    means = sums / counts[:, None]
+    means = _group_means(gallery, track_index, T, mask)
     blended = _normalise_rows(gallery + weight * means[track_index])
     return torch.where((ids >= 0)[:, None], blended, gallery)
 
@@ -151,8 +129,7 @@ def track_features(gallery: Tensor, trackids: Any) -> tuple[Tensor, Tensor]:
         row; both on ``gallery``'s device.
     """
     gallery, _, track_index, T = _gallery_tracks(gallery, trackids)
-    sums, counts = _track_sums(gallery, track_index, T)
-    return _normalise_rows(sums / counts.clamp_min(1.0)[:, None]), track_index
+    return _normalise_rows(_group_means(gallery, track_index, T)), track_index
 
 
 def track_rerank(
