@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 from typing import Any, Callable
 
-from ..ops.params import DEFAULT_RERANK
+from ..ops.params import DEFAULT_RERANK, RerankParams
 
 USER_ERRORS = (FileNotFoundError, ValueError, TypeError)
 
@@ -49,11 +49,16 @@ def add_json(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", action="store_true", help="print a JSON object instead of text")
 
 
-def add_rerank(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--k1", type=int, default=DEFAULT_RERANK.k1, help="re-ranking k1")
-    p.add_argument("--k2", type=int, default=DEFAULT_RERANK.k2, help="re-ranking k2")
-    p.add_argument("--lambda", dest="lambda_", type=float, default=DEFAULT_RERANK.lambda_,
-                   help="re-ranking lambda")
+def add_rerank(p: argparse.ArgumentParser, defaults: RerankParams | None = DEFAULT_RERANK,
+               later: str = "") -> None:
+    """--k1, --k2, --lambda with ``defaults``; None: default None, resolved by the command
+    as ``later`` says (e.g. by the chosen recipe)."""
+    for flag, dest, kind in (("--k1", "k1", int), ("--k2", "k2", int),
+                             ("--lambda", "lambda_", float)):
+        value = getattr(defaults, dest) if defaults is not None else None
+        note = f"default {value}" if defaults is not None else f"default: {later}"
+        p.add_argument(flag, dest=dest, type=kind, default=value,
+                       help=f"re-ranking {flag[2:]} ({note})")
 
 
 def run(main: Callable[[argparse.Namespace], Any], args: argparse.Namespace) -> int:

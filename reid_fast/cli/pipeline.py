@@ -1,7 +1,14 @@
 """``reid-fast pipeline``: the whole AICity 2020 test-time chain from trained
-runs to metrics and a submission: extract (flip + multi-scale TTA) -> fuse ->
-post-process -> camera penalty -> re-rank -> evaluate -> submit, printing the mAP effect
-of every step (the ablation table), with ranked-list pictures and heatmaps.
+runs to metrics and a submission: extract (flip + multi-scale TTA) -> fuse -> a recipe
+-> evaluate -> submit, printing the mAP effect of every step (the ablation table), with
+ranked-list pictures and heatmaps.
+
+Recipes (``--recipe``): ``basic`` (alpha query expansion, DBA, cluster query expansion,
+track averaging, re-ranking), ``aicity2020`` (the 1st place's track fusion, query
+clusters, predicted-camera penalty, camera clusters, direction, ntop and re-ranking, with
+``--camera-model`` / ``--orientation-model`` runs of ``reid-fast train --task camera`` /
+``--task orientation``) and ``voc`` (the 2nd place's camera and orientation similarity
+subtraction). No step reads the test labels; only the evaluation does.
 
 Without --data the runs' synthetic test set is written in the AICity layout
 (image_query/, image_test/, name_query.txt, name_test.txt, test_track.txt and the
@@ -12,14 +19,20 @@ from __future__ import annotations
 import argparse
 import json
 import time
+from dataclasses import asdict, replace
 from pathlib import Path
 
 from ..atomic import write_text
+from ..data.cache import image_pixels
 from ..data.formats import load_dataset
 from ..devices import resolve_device
 from ..eval.submission import ranked_gallery, write_aicity_submission
+from ..ops.params import DEFAULT_RERANK, RerankParams
+from ..post import AICITY2020, VOC2020
 from ..runs.datasets import synthetic_vehicles
+from ..testtime.attributes import extract_attributes
 from ..testtime.chain import (
+    Ablation,
     AblationRow,
     ablation_steps,
     distances_for,
@@ -28,7 +41,13 @@ from ..testtime.chain import (
     fuse_feature_sets,
 )
 from ..testtime.extraction import extract_dataset
-from ..testtime.feature_file import DistanceMatrix, save_distances, save_features
+from ..testtime.feature_file import (
+    DistanceMatrix,
+    check_same_rows,
+    save_distances,
+    save_features,
+)
+from ..testtime.recipes import RECIPES, aicity2020_chain, voc_chain
 from ..testtime.run_model import load_run
 from ..viz.reports import heatmap_report, pick_queries, ranked_list_report
 from . import _common
@@ -47,11 +66,23 @@ def build_parser() -> argparse.ArgumentParser:
                    help="test-time scales (each applied to the original image)")
     p.add_argument("--no-flip", action="store_true", help="no flip test-time augmentation")
     p.add_argument("--weights", type=float, nargs="+", default=None, help="fusion weights")
+    p.add_argument("--recipe", choices=RECIPES, default="basic",
+                   help="post-processing recipe (default basic)")
+    p.add_argument("--camera-model", nargs="+", default=[], metavar="RUN",
+                   help="camera runs (reid-fast train --task camera; several are fused): "
+                        "predicted cameras, camera clusters (aicity2020) or camera "
+                        "similarity (voc)")
+    p.add_argument("--orientation-model", nargs="+", default=[], metavar="RUN",
+                   help="orientation runs (reid-fast train --task orientation): direction "
+                        "penalty (aicity2020) or orientation similarity (voc)")
+    p.add_argument("--camera-threshold", type=float, default=AICITY2020.camera_threshold,
+                   help="a predicted camera below this probability is unknown (aicity2020)")
     add_feature_options(p)
     p.add_argument("--no-rerank", action="store_true", help="skip re-ranking")
     p.add_argument("--track-rerank", action="store_true",
-                   help="also try track-level re-ranking (replaces image re-ranking when on)")
-    _common.add_rerank(p)
+                   help="also try track-level re-ranking (replaces image re-ranking when on; "
+                        "basic recipe)")
+    _common.add_rerank(p, None, "the recipe's: 20, 6, 0.3; aicity2020: 70, 10, 0.2")
     p.add_argument("--pictures", type=int, default=20, help="queries in the ranked-list HTML (0 = none)")
     p.add_argument("--batch-size", type=int, default=128, help="images per forward pass")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
@@ -69,7 +100,17 @@ def _aicity_copy(cfg, output: Path) -> Path:
     return root
 
 
+def _rerank_options(args: argparse.Namespace, defaults: RerankParams) -> dict:
+    """k1, k2, lambda_: the options given, the recipe's ``defaults`` for the others."""
+    return {name: getattr(defaults, name) if getattr(args, name) is None else getattr(args, name)
+            for name in ("k1", "k2", "lambda_")}
+
+
 def pipeline(args: argparse.Namespace) -> None:
+    if args.recipe == "basic" and (args.camera_model or args.orientation_model):
+        raise ValueError("--camera-model and --orientation-model need --recipe aicity2020 or voc")
+    if args.recipe == "voc" and not (args.camera_model or args.orientation_model):
+        raise ValueError("--recipe voc needs --camera-model or --orientation-model runs")
     device = resolve_device(args.device)
     output = Path(args.output)
     output.mkdir(parents=True, exist_ok=True)
@@ -107,12 +148,44 @@ def pipeline(args: argparse.Namespace) -> None:
         plain_row(f"+ fusion of {len(sets)} models", features, time.perf_counter() - start)
         save_features(features, output / "features_fused.npz")
 
-    cfg = post_config(args, rerank=not args.no_rerank,
-                      track_rerank=args.track_rerank, k1=args.k1, k2=args.k2, lambda_=args.lambda_)
-    steps, distances = ablation_steps(features, cfg, device)
-    rows += steps[1:]                       # steps[0] repeats the last row
+    cfg = post_config(args, rerank=not args.no_rerank, track_rerank=args.track_rerank,
+                      **_rerank_options(args, DEFAULT_RERANK))
+    attributes = {}
+    for task, runs in (("camera", args.camera_model), ("orientation", args.orientation_model)):
+        if runs:
+            models = [load_run(run, device) for run in runs]
+            attributes[task] = extract_attributes(
+                models, dataset, scales=args.scales, device=device, batch_size=args.batch_size,
+                cache_dir=models[0].config.cache_dir or None, progress=progress)
+    if args.recipe == "basic":
+        steps, distances = ablation_steps(features, cfg, device)
+        rows += steps[1:]                       # steps[0] repeats the last row
+        settings = {"post": cfg.as_dict()}
+    else:
+        check_same_rows([Path(r.path).name for r in dataset.query], features.query.names,
+                        "query images of the features (an image was skipped?)")
+        check_same_rows([Path(r.path).name for r in dataset.gallery], features.gallery.names,
+                        "gallery images of the features (an image was skipped?)")
+        record = Ablation(features)
+        models = {"cameras": attributes.get("camera"),
+                  "orientations": attributes.get("orientation")}
+        if args.recipe == "aicity2020":
+            recipe = replace(AICITY2020, camera_threshold=args.camera_threshold,
+                             rerank=RerankParams(**_rerank_options(args, AICITY2020.rerank)))
+            distances = aicity2020_chain(features, query_pixels=image_pixels(dataset.query),
+                                         gallery_pixels=image_pixels(dataset.gallery),
+                                         recipe=recipe, rerank=not args.no_rerank,
+                                         device=device, record=record, **models)
+        else:
+            recipe = VOC2020
+            rerank = None if args.no_rerank else RerankParams(**_rerank_options(args,
+                                                                                DEFAULT_RERANK))
+            distances = voc_chain(features, recipe=recipe, rerank=rerank, device=device,
+                                  record=record, **models)
+        rows += record.rows
+        settings = {"recipe": asdict(recipe)}
     save_distances(DistanceMatrix(distances, features.query.names, features.gallery.names,
-                                  {"post": cfg.as_dict(), "runs": args.runs}),
+                                  {**settings, "runs": args.runs}),
                    output / "distances.npz")
     g = len(features.gallery.names)
     submission = write_aicity_submission(output / "track2.txt", ranked_gallery(distances, min(100, g)),
@@ -127,12 +200,16 @@ def pipeline(args: argparse.Namespace) -> None:
                                                   trained[0].image_size,
                                                   output / "heatmaps.png", device))
     table = format_ablation(rows)
-    summary = {"data": str(root), "runs": args.runs, "post": cfg.as_dict(),
-               "ablation": [r.as_dict() for r in rows], "submission": str(submission),
+    accuracy = {f"{task}_model": {"runs": a.runs, "accuracy": a.accuracy.as_dict()}
+                for task, a in attributes.items()}
+    summary = {"data": str(root), "runs": args.runs, "recipe_name": args.recipe, **settings,
+               **accuracy, "ablation": [r.as_dict() for r in rows], "submission": str(submission),
                "final": rows[-1].metrics.as_dict(), **pictures}
+    models = "".join(f"\n{task} model top-1 on the test split: {a.accuracy.summary()}"
+                     for task, a in attributes.items())
     write_text(output / "ablation.json", json.dumps(summary, indent=2) + "\n")
     write_text(output / "ablation.txt", table + "\n")
-    _common.emit(args, f"{table}\n\nsubmission {submission}; tables, features, distances and "
+    _common.emit(args, f"{table}{models}\n\nsubmission {submission}; tables, features, distances and "
                     f"pictures in {output}", summary)
 
 

@@ -305,11 +305,13 @@ def voc_penalty(
     with the continuous cosine similarities of the camera-model and orientation-model
     embeddings (rows L2-normalised here), so ``S - P`` is their ``s_id - 0.1 s_camera -
     0.1 s_orientation`` (their code: ``distmat - 0.1 * cam_distmat - 0.1 * ori_distmat``).
+    A pair given as (None, None) turns its term off (no such model).
 
     Args:
-        camera_a, camera_b: (n_a, c) and (n_b, c) float camera-model embeddings.
+        camera_a, camera_b: (n_a, c) and (n_b, c) float camera-model embeddings, or both
+            None.
         orientation_a, orientation_b: (n_a, o) and (n_b, o) float orientation-model
-            embeddings.
+            embeddings, or both None (not both pairs None).
         camera_weight, orientation_weight: finite reals (default 0.1 each,
             :data:`reid_fast.post.VOC2020`).
         device: where the result goes; default: the inputs' device (CPU for non-tensors).
@@ -318,19 +320,32 @@ def voc_penalty(
         (n_a, n_b) float32 penalty.
 
     Raises:
-        TypeError, ValueError: as :func:`direction_similarity`, for each pair; row counts
-            that differ between the camera and the orientation embeddings.
+        TypeError, ValueError: as :func:`direction_similarity`, for each pair; one side of
+            a pair None; both pairs None; row counts that differ between the camera and
+            the orientation embeddings.
     """
     camera_weight = validation.real("camera_weight", camera_weight)
     orientation_weight = validation.real("orientation_weight", orientation_weight)
+    pairs = {"camera": (camera_a, camera_b, camera_weight),
+             "orientation": (orientation_a, orientation_b, orientation_weight)}
     dev = _device(device, ("camera_a", camera_a), ("camera_b", camera_b),
                   ("orientation_a", orientation_a), ("orientation_b", orientation_b))
-    cameras = _cosine("camera_a", camera_a, "camera_b", camera_b, dev)
-    orientations = _cosine("orientation_a", orientation_a, "orientation_b", orientation_b, dev)
-    if cameras.shape != orientations.shape:
-        raise ValueError(f"orientation_a and orientation_b must give the {tuple(cameras.shape)} "
-                         f"matrix of camera_a and camera_b, got {tuple(orientations.shape)}")
-    return camera_weight * cameras + orientation_weight * orientations
+    terms = []
+    for kind, (a, b, weight) in pairs.items():
+        if a is None and b is None:
+            continue
+        if a is None or b is None:
+            given = f"{kind}_a" if b is None else f"{kind}_b"
+            raise ValueError(f"{kind}_a and {kind}_b must both be given or both be None, got "
+                             f"only {given}")
+        terms.append((kind, weight * _cosine(f"{kind}_a", a, f"{kind}_b", b, dev)))
+    if not terms:
+        raise ValueError("voc_penalty needs camera or orientation embeddings, got None for both")
+    if len(terms) == 2 and terms[0][1].shape != terms[1][1].shape:
+        raise ValueError(f"orientation_a and orientation_b must give the "
+                         f"{tuple(terms[0][1].shape)} matrix of camera_a and camera_b, got "
+                         f"{tuple(terms[1][1].shape)}")
+    return sum(term for _, term in terms)
 
 
 # --------------------------------------------------------------------------------------

@@ -174,20 +174,29 @@ def format_ablation(rows: Sequence[AblationRow]) -> str:
     return "\n".join(lines)
 
 
+class Ablation:
+    """Collects the ablation table: ``ablation(step, distances)`` evaluates (q, g)
+    distances against the labels of ``features`` (evaluation only) and appends a row with
+    the time since the previous row (``clock`` default: ``time.perf_counter``)."""
+
+    def __init__(self, features: FeatureSet, clock: Callable[[], float] | None = None) -> None:
+        self.features = features
+        self.rows: list[AblationRow] = []
+        self._clock = clock or time.perf_counter
+        self._last = self._clock()
+
+    def __call__(self, step: str, distances: torch.Tensor) -> None:
+        seconds = self._clock() - self._last
+        self.rows.append(AblationRow(step, evaluate_distances(distances, self.features), seconds))
+        self._last = self._clock()
+
+
 def ablation_steps(features: FeatureSet, cfg: PostConfig, device: torch.device | str = "cpu",
                    time_fn: Callable[[], float] | None = None) -> tuple[list[AblationRow], torch.Tensor]:
     """Run post-processing and re-ranking on ``features``, evaluating after each
     step. Returns the rows (starting with the input features) and the final (q, g)
     distances. Labels must be known (identities >= 0) for the metrics to mean anything."""
-    clock = time_fn or time.perf_counter
-    rows: list[AblationRow] = []
-    last = [clock()]
-
-    def record(step: str, distances: torch.Tensor) -> None:
-        now = clock()
-        rows.append(AblationRow(step, evaluate_distances(distances, features), now - last[0]))
-        last[0] = clock()
-
+    record = Ablation(features, time_fn)
     plain = replace(cfg, rerank=False)
     record("input features", chain_distances(features.query.tensor(device),
                                              features.gallery.tensor(device), features, plain,
@@ -204,4 +213,4 @@ def ablation_steps(features: FeatureSet, cfg: PostConfig, device: torch.device |
         distances = chain_distances(query, gallery, features, cfg, None, rerank=True,
                                     track_level=True)
         record("+ track-level re-ranking (replaces image re-ranking)", distances)
-    return rows, distances
+    return record.rows, distances

@@ -324,6 +324,9 @@ def test_voc_penalty_by_hand():
     # 0.1 cos(cam) + 0.1 cos(ori): (0 - 1) / 10 and (1 + 1 / sqrt(2)) / 10; unclamped.
     close(got, [[-0.1, 0.1 + 0.1 / math.sqrt(2)]])
     close(post.voc_penalty([[1.0, 0.0]], [[2.0, 0.0]], [[1.0]], [[1.0]], 0.5, 0.25), [[0.75]])
+    # One model only: its term alone.
+    close(post.voc_penalty([[1.0, 0.0]], [[0.0, 1.0], [2.0, 0.0]], None, None), [[0.0, 0.1]])
+    close(post.voc_penalty(None, None, [[1.0, 1.0]], [[-1.0, -1.0]], 0.5, 0.25), [[-0.25]])
 
 
 def test_directions_and_voc_match_reference(device):
@@ -350,6 +353,11 @@ def test_direction_and_voc_errors():
         post.voc_penalty([[1.0]], [[1.0], [1.0]], [[1.0]], [[1.0]])
     with pytest.raises(TypeError, match="camera_b must hold floating-point embeddings"):
         post.voc_penalty([[1.0]], [[1]], [[1.0]], [[1.0]])
+    with pytest.raises(ValueError, match="camera_a and camera_b must both be given or both be "
+                                         "None, got only camera_a"):
+        post.voc_penalty([[1.0]], None, [[1.0]], [[1.0]])
+    with pytest.raises(ValueError, match="needs camera or orientation embeddings"):
+        post.voc_penalty(None, None, None, None)
 
 
 # --------------------------------------------------------------------------------------
