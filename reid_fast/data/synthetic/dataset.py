@@ -27,7 +27,7 @@ from .vehicles import Vehicle, sample_vehicle
 
 # Bump whenever the records or pixels a configuration gives change (identity, camera or
 # rendering model), so caches keyed by :attr:`SyntheticVehicles.cache_key` are rebuilt.
-RENDERER_VERSION = 1
+RENDERER_VERSION = 2
 
 LAYOUTS = ("aicity", "veri")
 
@@ -86,7 +86,8 @@ class SyntheticVehicles:
       same_camera_junk True, labelled True). Record paths are
       ``synthetic://<cache_key>/<split>/<index>``; ``attrs`` hold "color" and "type"
       (indices into :data:`BODY_COLORS` / :data:`BODY_TYPES`) and "orientation" (the
-      view's yaw in 8 bins of 45 degrees, 0 front, 2 left side, 4 rear).
+      view's yaw relative to the vehicle in whole degrees, an int in 0..359, as the
+      VehicleX labels give it: 0 front, 90 left side, 180 rear, 270 right side).
     - ``cache_key``: a stable hash of the configuration and :data:`RENDERER_VERSION`.
     - :meth:`render` draws any record's image, deterministically and in any order.
     """
