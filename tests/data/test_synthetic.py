@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from reid_fast.data.formats import detect_layout, load_dataset
 from reid_fast.data.records import ImageRecord
 from reid_fast.data.synthetic import (
     BODY_COLORS,
@@ -235,22 +236,29 @@ def test_bad_arguments(small, tmp_path):
         small.write(tmp_path, layout="market")
 
 
-@pytest.mark.parametrize("layout", ["aicity", "veri"])
+@pytest.mark.parametrize("layout", ["aicity", "aicity-sim", "veri"])
 def test_write_reads_back(layout, tmp_path):
     data = SyntheticVehicles(dataclasses.replace(SMALL, num_train_ids=3, num_test_ids=2, image_size=(32, 32)))
     root = data.write(tmp_path / layout, layout=layout)
     assert root == tmp_path / layout
-    if layout == "aicity":
-        from reid_fast.data.formats.aicity import load_aicity as load
-    else:
-        from reid_fast.data.formats.veri import load_veri as load
-    loaded = load(root)
-    for split in ("train", "query", "gallery"):
+    assert detect_layout(root) == layout
+    loaded = load_dataset(root)
+    # The simulated set is the training split only; VeRi and the simulated set carry the
+    # attrs (orientation per image), the real AICity layout does not.
+    splits = ("train",) if layout == "aicity-sim" else ("train", "query", "gallery")
+    if layout == "aicity-sim":
+        assert loaded.query == loaded.gallery == []
+    for split in splits:
         written, read = getattr(data.dataset, split), getattr(loaded, split)
         assert [(r.pid, r.camid) for r in read] == [(r.pid, r.camid) for r in written]
-    with Image.open(loaded.query[0].path) as image:
-        pixels = np.asarray(image.convert("RGB"), dtype=np.float64)
-    assert np.abs(pixels - data.render(data.dataset.query[0])).mean() < 6.0  # JPEG
+        expected = [{} if layout == "aicity" else dict(r.attrs) for r in written]
+        assert [dict(r.attrs) for r in read] == expected
+        with Image.open(read[0].path) as image:
+            pixels = np.asarray(image.convert("RGB"), dtype=np.float64)
+        assert np.abs(pixels - data.render(written[0])).mean() < 6.0  # JPEG
+    if layout != "aicity":
+        orientations = [r.attrs["orientation"] for r in loaded.train]
+        assert len(set(orientations)) > 3 and max(orientations) > 8  # degrees, not bins
 
 
 # --- the task is re-ID, not colour matching ------------------------------------------

@@ -29,7 +29,7 @@ from .vehicles import Vehicle, sample_vehicle
 # rendering model), so caches keyed by :attr:`SyntheticVehicles.cache_key` are rebuilt.
 RENDERER_VERSION = 2
 
-LAYOUTS = ("aicity", "veri")
+LAYOUTS = ("aicity", "aicity-sim", "veri")
 
 # Independent random streams: cameras, identities, tracks.
 _CAMERA_STREAM, _IDENTITY_STREAM, _TRACK_STREAM = 1, 2, 3
@@ -175,18 +175,21 @@ class SyntheticVehicles:
         return self._renderer.render(self._vehicles[frame.pid], frame)
 
     def write(self, root: Union[str, pathlib.Path], layout: str = "aicity") -> pathlib.Path:
-        """Render every image to files under ``root`` in the ``layout`` ("aicity" or
-        "veri") that :func:`reid_fast.data.formats.aicity.load_aicity` /
-        :func:`reid_fast.data.formats.veri.load_veri` read back. Returns ``root``."""
+        """Render every image to files under ``root`` in the ``layout`` (one of
+        :data:`LAYOUTS`) that :func:`reid_fast.data.formats.aicity.load_aicity` /
+        :func:`reid_fast.data.formats.veri.load_veri` read back: "aicity" (all splits, no
+        attrs), "aicity-sim" (the VehicleX layout: the training split only, with colorID,
+        typeID and orientation) or "veri" (all splits, attrs in the label files). Returns
+        ``root``."""
         if layout not in LAYOUTS:
             raise ValueError(f"layout must be one of {LAYOUTS}, got {layout!r}")
         root = pathlib.Path(root)
-        if layout == "aicity":
-            from ..formats.aicity import write_aicity
-
-            write_aicity(root, self.dataset, self.render)
-        else:
+        if layout == "veri":
             from ..formats.veri import write_veri
 
             write_veri(root, self.dataset, self.render)
+        else:
+            from ..formats.aicity import write_aicity
+
+            write_aicity(root, self.dataset, self.render, simulated=layout == "aicity-sim")
         return root
