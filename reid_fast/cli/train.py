@@ -39,13 +39,26 @@ def _row(label: str, metrics: dict) -> str:
                                      for k in ("mAP", "rank1", "rank5", "rank10", "mINP")))
 
 
+def _classification_row(label: str, metrics: dict) -> str:
+    top1 = "n/a" if metrics["top1"] is None else f"{100 * metrics['top1']:.1f}"
+    return (f"{label:<18}{top1:>8}{100 * metrics['chance']:>8.1f}{metrics['num_classes']:>8}"
+            f"{metrics['count']:>8}")
+
+
 def format_summary(summary: dict) -> str:
-    """The table printed at the end of a run."""
-    lines = [f"{'':<18}{'mAP':>8}{'R1':>8}{'R5':>8}{'R10':>8}{'mINP':>8}"]
-    for e in summary["evaluations"]:
-        lines.append(_row(e["eval"], e["plain"]))
-        if "rerank" in e:
-            lines.append(_row(e["eval"] + " + rerank", e["rerank"]))
+    """The table printed at the end of a run: ranking metrics for the identity task, the
+    classifier's top-1 accuracy (%, with chance level, classes and images counted) for
+    the camera and orientation tasks."""
+    task = summary.get("task", "identity")
+    if task == "identity":
+        lines = [f"{'':<18}{'mAP':>8}{'R1':>8}{'R5':>8}{'R10':>8}{'mINP':>8}"]
+        for e in summary["evaluations"]:
+            lines.append(_row(e["eval"], e["plain"]))
+            if "rerank" in e:
+                lines.append(_row(e["eval"] + " + rerank", e["rerank"]))
+    else:
+        lines = [f"{task + ' task':<18}{'top-1':>8}{'chance':>8}{'classes':>8}{'images':>8}"]
+        lines += [_classification_row(e["eval"], e["classification"]) for e in summary["evaluations"]]
     lines.append(f"{summary['steps']} steps in {summary['seconds']:.0f} s on {summary['device']}"
                  + (f" x {summary['world_size']} processes" if summary["world_size"] > 1 else "")
                  + f"; run folder {summary['run_dir']}")

@@ -7,7 +7,9 @@ batch loader.
 - :mod:`.synthetic`: procedurally rendered, seeded vehicles (the default training data);
 - :mod:`.cache`: decode-and-resize once into a memory-mapped uint8 array;
 - :mod:`.samplers` and :mod:`.loader`: shuffle / class-balanced / PK batches, DDP-aware,
-  gathered from the cache onto the model's device.
+  gathered from the cache onto the model's device;
+- :mod:`.tasks`: what a model is trained to classify (identity, camera, orientation) and
+  each task's labels and classes.
 """
 
 from __future__ import annotations
@@ -31,10 +33,12 @@ from .samplers import (
     build_sampler,
 )
 from .synthetic import SyntheticConfig, SyntheticVehicles
+from .tasks import TASKS, TaskLabels, orientation_bin, task_labels
 
 __all__ = [
     "LAYOUTS",
     "SAMPLER_NAMES",
+    "TASKS",
     "UNKNOWN",
     "BatchLoader",
     "ClassBalancedSampler",
@@ -45,6 +49,7 @@ __all__ = [
     "ShuffleSampler",
     "SyntheticConfig",
     "SyntheticVehicles",
+    "TaskLabels",
     "build_sampler",
     "count_ids",
     "detect_layout",
@@ -52,5 +57,7 @@ __all__ = [
     "load_dataset",
     "load_datasets",
     "merge_datasets",
+    "orientation_bin",
     "relabel",
+    "task_labels",
 ]

@@ -182,6 +182,15 @@ class PKSampler(_GlobalSequenceSampler):
     their chunks left, so an epoch uses every identity about ``len(images) / k`` times.
     When fewer identities than needed have chunks left, the exhausted ones get fresh
     chunks. The epoch has ``total chunks // (p * world_size)`` batches.
+
+    Fewer identities than ``p * world_size`` (classes of a camera or orientation task:
+    8 cameras for p = 16): then ``classes_repeat`` is True and each global batch takes
+    ``P // C`` chunks of every one of the C identities and one more chunk of ``P % C`` of
+    them (P = p * world_size), so an identity fills several chunks of a batch. The extra
+    ones are chosen like the distinct identities above (by chunks left, the exhausted
+    ones refilled when too few have any); an identity whose chunks run short of what the
+    batch takes gets fresh ones. The chunks are laid out in rounds, one chunk of each identity in a
+    random order per round, so that every rank's slice spans as many identities as it can.
     """
 
     def __init__(
@@ -201,11 +210,7 @@ class PKSampler(_GlobalSequenceSampler):
         _, starts, counts = np.unique(self.labels[by_class], return_index=True, return_counts=True)
         self._members = np.split(by_class, starts[1:])
         self._ids_per_batch = self.p * self.world_size
-        if len(self._members) < self._ids_per_batch:
-            raise ValueError(
-                f"p * world_size = {self._ids_per_batch} identities per global batch, but labels has "
-                f"only {len(self._members)} identities"
-            )
+        self.classes_repeat = len(self._members) < self._ids_per_batch
         self._chunks_per_id = np.maximum(counts // self.k, 1)
         self._num_batches = int(self._chunks_per_id.sum()) // self._ids_per_batch
 
@@ -221,6 +226,8 @@ class PKSampler(_GlobalSequenceSampler):
         return list(shuffled.reshape(-1, self.k))
 
     def _global_batches(self, rng: np.random.Generator) -> list[np.ndarray]:
+        if self.classes_repeat:
+            return self._repeating_batches(rng)
         stock = [self._chunks(rng, identity) for identity in range(len(self._members))]
         left = np.array([len(chunks) for chunks in stock], dtype=np.float64)
         batches = []
@@ -232,6 +239,31 @@ class PKSampler(_GlobalSequenceSampler):
             chosen = rng.choice(len(stock), size=self._ids_per_batch, replace=False, p=left / left.sum())
             left[chosen] -= 1
             batches.append(np.concatenate([stock[identity].pop() for identity in chosen]))
+        return batches
+
+
+    def _repeating_batches(self, rng: np.random.Generator) -> list[np.ndarray]:
+        """The batches when there are fewer identities than chunks per batch (see the class
+        docstring)."""
+        count = len(self._members)
+        repeats, extra = divmod(self._ids_per_batch, count)
+        stock = [self._chunks(rng, identity) for identity in range(count)]
+        batches = []
+        for _ in range(self._num_batches):
+            need = np.full(count, repeats)
+            if extra:
+                left = np.array([len(chunks) for chunks in stock], dtype=np.float64)
+                if np.count_nonzero(left) < extra:
+                    for identity in np.flatnonzero(left == 0):
+                        stock[identity] = self._chunks(rng, identity)
+                        left[identity] = len(stock[identity])
+                need[rng.choice(count, size=extra, replace=False, p=left / left.sum())] += 1
+            for identity in range(count):
+                while len(stock[identity]) < need[identity]:
+                    stock[identity] = self._chunks(rng, identity) + stock[identity]  # old ones pop first
+            order = rng.permutation(count)
+            rounds = [identity for r in range(int(need.max())) for identity in order if need[identity] > r]
+            batches.append(np.concatenate([stock[identity].pop() for identity in rounds]))
         return batches
 
 
@@ -247,7 +279,8 @@ def build_sampler(
 ) -> BatchSampler:
     """The sampler called ``name``: ``"shuffle"`` (:class:`ShuffleSampler`, drop_last),
     ``"balanced"`` (:class:`ClassBalancedSampler`) or ``"pk"`` (:class:`PKSampler` with
-    ``p = batch_size // k``; ``batch_size`` must be a multiple of ``k``)."""
+    ``p = batch_size // k``; ``batch_size`` must be a multiple of ``k``; with fewer classes
+    than ``p * world_size`` a batch takes classes more than once)."""
     if name == "shuffle":
         return ShuffleSampler(labels, batch_size, seed=seed, rank=rank, world_size=world_size)
     if name == "balanced":

@@ -21,12 +21,15 @@ from .metrics import RankingMetrics, evaluate_ranking
 def extract_features(model: nn.Module, cache: ImageCache, transform: Callable[..., torch.Tensor],
                      *, device: torch.device, batch_size: int = 256, flip: bool = True,
                      autocast_dtype: torch.dtype | None = None, channels_last: bool = False,
-                     progress: bool = False, desc: str = "extract") -> torch.Tensor:
+                     progress: bool = False, desc: str = "extract",
+                     normalize: bool = True) -> torch.Tensor:
     """L2-normalised embeddings of every cached image, in cache order.
 
     ``transform(images_uint8_nchw, flip=bool)`` prepares a batch (normalisation, optional
-    mirror). With ``flip`` the embeddings of the image and its mirror are summed before
-    normalisation. Returns (N, E) float32 on ``device``.
+    mirror). With ``flip`` the embeddings of the image and its mirror are averaged before
+    normalisation. ``normalize=False`` returns the raw averaged eval-mode embeddings (what
+    the model's classifier takes, :meth:`reid_fast.models.ReidModel.class_logits`).
+    Returns (N, E) float32 on ``device``.
     """
     was_training = model.training
     model.eval()
@@ -44,7 +47,8 @@ def extract_features(model: nn.Module, cache: ImageCache, transform: Callable[..
                                 enabled=autocast_dtype is not None):
                 f = model(x).float()
             total = f if total is None else total + f
-        out.append(torch.nn.functional.normalize(total, dim=1))
+        mean = total / len(views)  # exact: 1 or 2 views
+        out.append(torch.nn.functional.normalize(mean, dim=1) if normalize else mean)
     model.train(was_training)
     if not out:
         return torch.zeros(0, getattr(model, "embedding_dim", 0), device=device)

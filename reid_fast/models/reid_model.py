@@ -41,6 +41,24 @@ class ReidModel(nn.Module):
             raise ValueError(f"images must be (B, 3, H, W), got shape {tuple(images.shape)}")
         return self.head(self.pool(self.backbone(images)))
 
+    def class_logits(self, embedding: torch.Tensor) -> torch.Tensor:
+        """(B, C) logits of the head's classifier for (B, embedding_dim) eval-mode
+        embeddings (what ``forward`` returns in eval mode, not L2-normalised; same device
+        and dtype as the classifier). In eval mode both built-in heads apply
+        ``head.classifier`` to that embedding (the BNNeck's and the class block's
+        BatchNorm output; the class block's dropout is then the identity), so these are
+        the logits the model gives its images in eval mode. ValueError when the head has
+        no classifier (``num_classes`` 0, or a head without a ``classifier``) or for an
+        embedding of another shape."""
+        classifier = getattr(self.head, "classifier", None)
+        if classifier is None:
+            raise ValueError(f"the model's head ({type(self.head).__name__}) has no classifier: "
+                             "build it with num_classes > 0")
+        if embedding.dim() != 2 or embedding.shape[1] != self.embedding_dim:
+            raise ValueError(f"embedding must be (B, {self.embedding_dim}), got shape "
+                             f"{tuple(embedding.shape)}")
+        return classifier(embedding)
+
     def backbone_parameters(self) -> list[nn.Parameter]:
         """The backbone's parameters (the group trained with the lower learning rate)."""
         return list(self.backbone.parameters())

@@ -12,18 +12,20 @@ import argparse
 import dataclasses
 import json
 import os
+import sys
 import tomllib
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-import sys
 from typing import Any, Callable, Sequence
 
+from .. import validation
 from ..atomic import write_text
 from ..data.formats import LAYOUTS
+from ..data.tasks import DEFAULT_ORIENTATION_BINS, MAX_ORIENTATION_BINS, TASKS
 from ..losses import LOSS_KINDS
 from ..models import BACKBONES
-from ..registry import import_plugins, plugin_reference
 from ..ops.params import DEFAULT_RERANK, RerankParams
+from ..registry import import_plugins, plugin_reference
 
 
 def _opt(default: Any, section: str, help: str | Callable[[], str],
@@ -58,6 +60,12 @@ class TrainConfig:
     sampler: str = _opt("pk", "data", "batch sampler", ("shuffle", "balanced", "pk"))
     instances: int = _opt(4, "data", "images per identity in a PK batch")
     batch_size: int = _opt(64, "data", "images per step on each process")
+    task: str = _opt("identity", "data", "what the model learns to classify: identity (the re-ID "
+                     "embedding), camera or orientation (the AICity 2020 winners' camera and "
+                     "orientation models); training images without a label for it are left out",
+                     TASKS)
+    orientation_bins: int = _opt(DEFAULT_ORIENTATION_BINS, "data", "orientation classes of --task "
+                                 "orientation: bins of 360/N degrees")
     # model
     arch: str = _opt("resnet_small", "model", "backbone", lambda: tuple(BACKBONES))
     pool: str = _opt("avg", "model", "pooling", ("avg", "max", "avgmax", "gem"))
@@ -118,6 +126,10 @@ class TrainConfig:
     k1: int = _opt(DEFAULT_RERANK.k1, "eval", "re-ranking k1")
     k2: int = _opt(DEFAULT_RERANK.k2, "eval", "re-ranking k2")
     lambda_: float = _opt(DEFAULT_RERANK.lambda_, "eval", "re-ranking lambda")
+
+    def __post_init__(self) -> None:
+        validation.one_of("task", self.task, TASKS)
+        validation.integer("orientation_bins", self.orientation_bins, 1, MAX_ORIENTATION_BINS)
 
     @property
     def rerank_params(self) -> RerankParams:

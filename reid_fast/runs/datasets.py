@@ -10,6 +10,7 @@ import numpy as np
 
 from ..data.cache import ImageCache, file_stamp, read_rgb
 from ..data.records import ImageRecord, ReidDataset
+from ..data.tasks import task_labels
 from .config import TrainConfig
 
 SYNTHETIC_PREFIX = "synthetic://"
@@ -17,12 +18,18 @@ SYNTHETIC_PREFIX = "synthetic://"
 
 @dataclass
 class PreparedData:
-    """The dataset and one cache per split (train / query / gallery)."""
+    """The dataset and one cache per split (train / query / gallery).
+
+    The training cache holds the training records that have a label for the configured
+    task (:func:`reid_fast.data.tasks.task_labels`); ``left_out`` counts the others,
+    which are never decoded.
+    """
 
     dataset: ReidDataset
     train: ImageCache
     query: ImageCache
     gallery: ImageCache
+    left_out: int
 
 
 def synthetic_vehicles(cfg: TrainConfig):
@@ -75,21 +82,33 @@ def _cache_key(records: list[ImageRecord], synthetic_key: str) -> str | None:
     return h.hexdigest()
 
 
+def _labelled_for_task(records: list[ImageRecord], cfg: TrainConfig) -> list[ImageRecord]:
+    """The training records that have a label for ``cfg.task``; ValueError when none has."""
+    known = task_labels(records, cfg.task, orientation_bins=cfg.orientation_bins).known
+    kept = [record for record, has_label in zip(records, known) if has_label]
+    if not kept:
+        raise ValueError(f"none of the {len(records)} training images has a label for task "
+                         f"{cfg.task!r} (camera: a camid >= 0; orientation: attrs['orientation'])")
+    return kept
+
+
 def prepare_data(cfg: TrainConfig, *, progress: bool = True) -> PreparedData:
     """Load the dataset and build (or reopen) the uint8 caches of its three splits at
-    ``cfg.image_size``."""
+    ``cfg.image_size``; the training cache only of the records labelled for ``cfg.task``."""
     dataset, render, synthetic_key = build_dataset(cfg)
     size = tuple(int(v) for v in cfg.image_size)
     if len(size) != 2 or min(size) < 8:
         raise ValueError(f"image_size must be two numbers H W, each >= 8; got {cfg.image_size}")
     reader = _reader(render)
+    train = _labelled_for_task(dataset.train, cfg)
     caches = {}
     for split in ("train", "query", "gallery"):
-        records = getattr(dataset, split)
+        records = train if split == "train" else getattr(dataset, split)
         caches[split] = ImageCache.build(records, size, cache_dir=cfg.cache_dir or None,
                                          read_image=reader, key=_cache_key(records, synthetic_key),
                                          progress=progress)
-    return PreparedData(dataset, caches["train"], caches["query"], caches["gallery"])
+    return PreparedData(dataset, caches["train"], caches["query"], caches["gallery"],
+                        left_out=len(dataset.train) - len(train))
 
 
 def evaluation_data(cfg: TrainConfig, root: str | None = None, layout: str | None = None

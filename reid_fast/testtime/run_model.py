@@ -16,11 +16,16 @@ from ..runs.config import TrainConfig
 
 @dataclass
 class TrainedRun:
-    """A run's model (eval mode, on ``device``), its resolved configuration and folder."""
+    """A run's model (eval mode, on ``device``), its resolved configuration and folder, the
+    task it was trained for (:data:`reid_fast.data.tasks.TASKS`) and the value of each of
+    its classifier's classes (pids, camids or orientation bins; None for a model.pt
+    written before tasks existed, an identity model)."""
 
     model: ReidModel
     config: TrainConfig
     run_dir: Path
+    task: str
+    classes: list[int] | None
 
     @property
     def image_size(self) -> tuple[int, int]:
@@ -59,4 +64,5 @@ def load_run(run: str | os.PathLike, device: str | torch.device = "cpu") -> Trai
                         last_stride=cfg.last_stride, ibn=cfg.ibn)
     model.load_state_dict(saved["model"])
     model.to(torch.device(device)).eval()
-    return TrainedRun(model=model, config=cfg, run_dir=path.parent)
+    return TrainedRun(model=model, config=cfg, run_dir=path.parent,
+                      task=saved.get("task", "identity"), classes=saved.get("classes"))

@@ -1,9 +1,15 @@
 """The training loop: data, model, loss, optimiser, checkpoints, evaluation, run folder.
 
 A run folder holds ``config.json`` (the resolved configuration), ``checkpoint.pt`` (the
-latest resumable state, written atomically), ``model.pt`` (final weights and the config,
-for extraction), ``metrics.jsonl`` (one JSON object per logged step and per evaluation),
-``curves.png`` and ``final_eval.json``.
+latest resumable state, written atomically), ``model.pt`` (final weights, the config, the
+task and its classes, for extraction), ``metrics.jsonl`` (one JSON object per logged step
+and per evaluation), ``curves.png`` and ``final_eval.json``.
+
+The task (``cfg.task``, :mod:`reid_fast.data.tasks`) decides the labels: identities (the
+re-ID embedding, evaluated by ranking the gallery for each query), cameras or
+orientation bins (evaluated by the top-1 accuracy of the model's classifier on the query
+and gallery images whose class is known: an evaluation record then holds
+``"classification"`` instead of ``"plain"`` / ``"rerank"``).
 """
 
 from __future__ import annotations
@@ -23,8 +29,9 @@ from tqdm.auto import tqdm
 from ..atomic import write_text
 from ..augment import AugmentConfig, EvalTransform, TrainAugment
 from ..data.loader import BatchLoader
-from ..data.records import relabel
-from ..data.samplers import build_sampler
+from ..data.samplers import PKSampler, build_sampler
+from ..data.tasks import task_labels
+from ..eval.classification import ClassificationMetrics, evaluate_classification
 from ..eval.embeddings import evaluate_features, extract_features
 from ..losses import build_loss
 from ..models import build_model
@@ -104,10 +111,22 @@ class Trainer:
                 if skipped:
                     print(f"  {split}: skipped {len(skipped)} unreadable images "
                           f"(first: {skipped[0][0]}: {skipped[0][1]})", flush=True)
-        self.labels, mapping = relabel(self.data.train.records)
-        self.num_classes = len(mapping)
+        train_labels = task_labels(self.data.train.records, cfg.task,
+                                   orientation_bins=cfg.orientation_bins)
+        self.labels, self.classes = train_labels.labels, train_labels.classes
+        self.num_classes = len(self.classes)
         if self.num_classes < 2:
-            raise ValueError(f"the training split has {self.num_classes} identities; need >= 2")
+            raise ValueError(f"the training split has {self.num_classes} classes for task "
+                             f"{cfg.task!r}; need >= 2")
+        # Classification tasks: the test images' classes among the trained ones (-1: no
+        # label, or a class the training images lack).
+        self.eval_labels = {}
+        if cfg.task != "identity":
+            self.eval_labels = {
+                split: task_labels(getattr(self.data, split).records, cfg.task,
+                                   orientation_bins=cfg.orientation_bins, classes=self.classes).labels
+                for split in ("query", "gallery")
+            }
 
         torch.manual_seed(cfg.seed)
         model = build_model(cfg.arch, self.num_classes, pool=cfg.pool, head=cfg.head,
@@ -139,6 +158,8 @@ class Trainer:
 
         sampler = build_sampler(cfg.sampler, self.labels, cfg.batch_size, k=cfg.instances,
                                 seed=cfg.seed, rank=ctx.rank, world_size=ctx.world_size)
+        if self.is_main:
+            self._print_task(sampler)
         self.loader = BatchLoader(self.data.train, self.labels, sampler, self.device)
         if len(self.loader) == 0:
             raise ValueError(f"batch_size {cfg.batch_size} leaves no full batch in "
@@ -157,6 +178,21 @@ class Trainer:
         self.epoch, self.step_in_epoch, self.global_step = 0, 0, 0
         self.evaluations: list[dict] = []
         self._input_buffer: torch.Tensor | None = None
+
+    def _print_task(self, sampler) -> None:
+        """What the run classifies: said for the camera and orientation tasks, and whenever
+        training images are left out or a PK batch repeats classes."""
+        cfg = self.cfg
+        if cfg.task != "identity":
+            print(f"task {cfg.task}: {self.num_classes} classes from {len(self.labels)} training "
+                  f"images", flush=True)
+        if self.data.left_out:
+            print(f"  left out {self.data.left_out} training images without a {cfg.task} label",
+                  flush=True)
+        if isinstance(sampler, PKSampler) and sampler.classes_repeat:
+            print(f"  pk sampler: {self.num_classes} classes for {sampler.p * self.ctx.world_size} "
+                  f"chunks of {sampler.k} per batch: each batch takes classes more than once",
+                  flush=True)
 
     # ------------------------------------------------------------ checkpoints
     def _rng_states(self) -> list[dict]:
@@ -182,6 +218,8 @@ class Trainer:
             "rng": rng,
             "evaluations": json.dumps(self.evaluations),
             "num_classes": self.num_classes,
+            "task": self.cfg.task,
+            "classes": self.classes,
         }
 
     def save_checkpoint(self) -> None:
@@ -191,6 +229,11 @@ class Trainer:
             save_atomic(self._state(rng), self.run_dir / "checkpoint.pt")
 
     def _restore(self, state: dict) -> None:
+        saved = (state.get("task", "identity"), state.get("classes", self.classes))
+        if saved != (self.cfg.task, self.classes):
+            raise ValueError(f"the checkpoint was trained for task {saved[0]!r} with {len(saved[1])} "
+                             f"classes, this run has task {self.cfg.task!r} with {self.num_classes}: "
+                             "resume with the run's own task and data")
         self.model.load_state_dict(state["model"])
         self.criterion.load_state_dict(state["criterion"])
         self.optimizer.load_state_dict(state["optimizer"])
@@ -217,11 +260,15 @@ class Trainer:
 
     # ------------------------------------------------------------- evaluation
     def evaluate(self, label: str) -> dict:
-        """Extract query and gallery features (main process) and score them."""
+        """Score the model on the query and gallery images (main process): ranking metrics
+        of their features for the identity task, else the top-1 accuracy of the model's
+        classifier on those whose class for the task is known."""
         model = self.ema.module if self.ema is not None else self.model
         common = dict(device=self.device, batch_size=self.cfg.eval_batch_size,
                       flip=self.cfg.flip_test, autocast_dtype=self.autocast_dtype,
                       channels_last=self.cfg.channels_last, progress=self.show)
+        if self.cfg.task != "identity":
+            return self._evaluate_classification(label, model, common)
         start = time.perf_counter()
         qf = extract_features(model, self.data.query, self.eval_transform, desc="query", **common)
         gf = extract_features(model, self.data.gallery, self.eval_transform, desc="gallery", **common)
@@ -238,6 +285,22 @@ class Trainer:
         if self.is_main:
             for name, metrics in results.items():
                 print(f"[{label}] {name:<7} {metrics.summary()}", flush=True)
+        return record
+
+    def _evaluate_classification(self, label: str, model: nn.Module, common: dict) -> dict:
+        start = time.perf_counter()
+        metrics = ClassificationMetrics.total([
+            evaluate_classification(model, getattr(self.data, split), self.eval_labels[split],
+                                    self.eval_transform, desc=split, **common)
+            for split in ("query", "gallery")
+        ])
+        record = {"eval": label, "epoch": self.epoch, "step": self.global_step,
+                  "seconds": round(time.perf_counter() - start, 3),
+                  "classification": metrics.as_dict()}
+        self.evaluations.append(record)
+        self.log.write(**record)
+        if self.is_main:
+            print(f"[{label}] {self.cfg.task} {metrics.summary()}", flush=True)
         return record
 
     # ---------------------------------------------------------------- training
@@ -362,6 +425,7 @@ class Trainer:
                 finished = self.epoch >= self.cfg.epochs
                 final = self.evaluate("final" if finished else f"step {self.global_step}")
                 save_atomic({"config": self.cfg.to_dict(), "num_classes": self.num_classes,
+                             "task": self.cfg.task, "classes": self.classes,
                              "model": (self.ema.module if self.ema else self.model).state_dict()},
                             self.run_dir / "model.pt")
                 summary.update(self._finish(final, time.perf_counter() - start))
@@ -372,7 +436,8 @@ class Trainer:
 
     def _finish(self, final: dict, seconds: float) -> dict:
         summary = {"seconds": round(seconds, 1), "device": str(self.device),
-                   "world_size": self.ctx.world_size, "evaluations": self.evaluations}
+                   "world_size": self.ctx.world_size, "task": self.cfg.task,
+                   "evaluations": self.evaluations}
         write_text(self.run_dir / "final_eval.json", json.dumps(final, indent=2) + "\n")
         steps = [r for r in self.log.read() if "loss" in r]
         losses = {"total": ([r["step"] for r in steps], [r["loss"] for r in steps])}
@@ -383,5 +448,9 @@ class Trainer:
             pts = [(e["epoch"], 100 * e[kind]["mAP"]) for e in self.evaluations if kind in e]
             if pts:
                 scores[f"mAP {kind}"] = ([p[0] for p in pts], [p[1] for p in pts])
+        pts = [(e["epoch"], 100 * e["classification"]["top1"]) for e in self.evaluations
+               if e.get("classification", {}).get("top1") is not None]
+        if pts:
+            scores[f"top-1 {self.cfg.task}"] = ([p[0] for p in pts], [p[1] for p in pts])
         plot_training_curves(self.run_dir / "curves.png", losses, scores)
         return summary

@@ -233,6 +233,38 @@ def test_veri_with_lists_and_tracks(tmp_path):
     assert ds.same_camera_junk is True and ds.labelled is True
 
 
+def test_veri_label_files_give_attrs(tmp_path):
+    root = _veri_root(tmp_path)
+    assert all(r.attrs == {} for r in load_veri(root).train)  # no label files: no attrs
+    _gb2312_xml(root / "train_label.xml", "TrainingImages", [
+        ("0001_c001_00016450_0.jpg", "0001", "c001", ' colorID="1" typeID="4"'),
+        ("0005_c014_00027665_0.jpg", "0005", "c014", ' colorID="7" typeID="2" orientation="269.5"'),
+    ])
+    # VeRi-776 has no query_label.xml: the queries are test images, labelled there.
+    _gb2312_xml(root / "test_label.xml", "TestImages", [
+        ("0002_c002_00030600_0.jpg", "0002", "c002", ' colorID="3" typeID="1"'),
+        ("0006_c004_00011055_1.jpg", "0006", "c004", ' colorID="5" typeID="6"'),
+    ])
+    assert detect_layout(root) == "veri"  # an orientation in train_label.xml: still VeRi
+    ds = load_veri(root)
+    assert [(r.name, r.attrs) for r in ds.train] == [
+        ("0005_c014_00027665_0.jpg", {"color": 7, "type": 2, "orientation": 270}),
+        ("0001_c001_00016450_0.jpg", {"color": 1, "type": 4}),
+        ("0001_c002_00016460_1.jpg", {}),  # not listed
+    ]
+    assert [r.attrs for r in ds.query] == [{}, {"color": 3, "type": 1}]
+    assert [r.attrs for r in ds.gallery] == [{"color": 3, "type": 1}, {}, {}, {}, {"color": 5, "type": 6}]
+    _gb2312_xml(root / "query_label.xml", "QueryImages", [
+        ("0006_c015_00022375_0.jpg", "0006", "c015", ' colorID="5" typeID="6" orientation="12"'),
+    ])
+    assert [r.attrs for r in load_veri(root).query] == [{"color": 5, "type": 6, "orientation": 12}, {}]
+    _gb2312_xml(root / "test_label.xml", "TestImages", [
+        ("0002_c002_00030600_0.jpg", "0002", "c002", ' colorID="red" typeID="1"'),
+    ])
+    with pytest.raises(ValueError, match=r"test_label\.xml: <Item> number 1: colorID='red' is not a number"):
+        load_veri(root)
+
+
 def test_veri_without_lists_uses_sorted_listing(tmp_path):
     ds = load_veri(_veri_root(tmp_path, with_lists=False))
     assert [os.path.basename(r.path) for r in ds.train] == [
@@ -540,9 +572,15 @@ def _read_image(record: ImageRecord) -> np.ndarray:
     return np.broadcast_to(np.array(_colour(record), np.uint8), (6, 10, 3)).copy()
 
 
-def _synthetic(labelled=True) -> ReidDataset:
+def _synthetic(labelled=True, attrs=()) -> ReidDataset:
+    """Records synthetic://0.. with hand-picked labels; ``attrs[i]`` (when given) are the
+    attrs of training record i."""
     def records(rows, start):
-        return [ImageRecord(f"synthetic://{start + i}", p, c, t) for i, (p, c, t) in enumerate(rows)]
+        return [
+            ImageRecord(f"synthetic://{start + i}", p, c, t,
+                        attrs=attrs[i] if start == 0 and i < len(attrs) else {})
+            for i, (p, c, t) in enumerate(rows)
+        ]
 
     return ReidDataset(
         "synthetic",
@@ -590,6 +628,49 @@ def test_write_aicity_round_trip(tmp_path):
     write_aicity(tmp_path / "contest", _synthetic(labelled=False), _read_image)
     contest = load_aicity(tmp_path / "contest")
     assert contest.labelled is False and {r.pid for r in contest.query + contest.gallery} == {-1}
+
+
+SIMULATED_ATTRS = [
+    {"color": 3, "type": 1, "orientation": 0},
+    {"color": 3, "type": 1, "orientation": 359},
+    {"color": 7, "type": 5, "orientation": 90},
+    {"color": 0, "type": 2, "orientation": 181},
+]
+
+
+def test_write_aicity_simulated_round_trip(tmp_path):
+    source = _synthetic(attrs=SIMULATED_ATTRS)
+    write_aicity(tmp_path / "sim", source, _read_image, simulated=True)
+    assert sorted(os.listdir(tmp_path / "sim")) == ["image_train", "train_label.xml"]
+    items = ET.fromstring((tmp_path / "sim" / "train_label.xml").read_bytes().decode("gb2312"))
+    assert [dict(i.attrib) for i in items.iter("Item")][2] == {
+        "imageName": "000003.jpg", "vehicleID": "0008", "cameraID": "c001",
+        "colorID": "7", "typeID": "5", "orientation": "90",
+    }
+    assert detect_layout(tmp_path / "sim") == "aicity-sim"
+    ds = load_aicity(tmp_path / "sim")
+    assert ds.name == "aicity-sim" and ds.query == ds.gallery == []
+    assert [(r.name, r.pid, r.camid) for r in ds.train] == [
+        ("000001.jpg", 3, 1), ("000002.jpg", 3, 2), ("000003.jpg", 8, 1), ("000004.jpg", 12, 4),
+    ]
+    assert [dict(r.attrs) for r in ds.train] == SIMULATED_ATTRS
+    _assert_same_images(ds.train, source.train)
+    # The loader needs all three labels: so does the writer, before writing anything.
+    partial = _synthetic(attrs=SIMULATED_ATTRS[:2] + [{"color": 7, "type": 5}])
+    with pytest.raises(ValueError, match=r"synthetic://2' has no 'orientation'"):
+        write_aicity(tmp_path / "partial", partial, _read_image, simulated=True)
+    assert not (tmp_path / "partial" / "image_train").exists()
+
+
+def test_write_veri_carries_attrs(tmp_path):
+    attrs = [{"color": 3, "type": 1, "orientation": 45}, {}, {"color": 2, "type": 9}]
+    source = _synthetic(attrs=attrs)
+    write_veri(tmp_path / "veri", source, _read_image)
+    assert {"train_label.xml", "query_label.xml", "test_label.xml"} <= set(os.listdir(tmp_path / "veri"))
+    assert detect_layout(tmp_path / "veri") == "veri"
+    ds = load_veri(tmp_path / "veri")
+    assert [dict(r.attrs) for r in ds.train] == attrs + [{}]
+    assert all(r.attrs == {} for r in ds.query + ds.gallery)
 
 
 def test_write_veri_round_trip(tmp_path):

@@ -88,6 +88,42 @@ def test_pk_epoch_uses_each_identity_about_images_over_k_times():
     np.testing.assert_allclose(uses / epochs, expected, rtol=0.2, atol=0.2)
 
 
+def test_pk_with_fewer_classes_than_p_takes_each_class_p_over_c_times():
+    # 8 classes (cameras) of 30..100 images, the trainer's default p = 16, k = 4.
+    sizes = [30, 40, 50, 60, 70, 80, 90, 100]
+    labels = np.random.default_rng(1).permutation(np.repeat(np.arange(8), sizes))
+    sampler = PKSampler(labels, 16, 4, seed=0)
+    assert sampler.classes_repeat and sampler.batch_size == 64
+    assert len(sampler) == sum(n // 4 for n in sizes) // 16 == 128 // 16
+    for batch in sampler.batches(0):
+        ids = labels[batch]
+        assert Counter(ids.tolist()) == {c: 8 for c in range(8)}  # 16 chunks = 2 per class
+        assert all(len(set(chunk.tolist())) == 1 for chunk in ids.reshape(16, 4))  # chunks of one class
+        assert set(ids[:32].tolist()) == set(range(8))  # rounds: every class in the first 8 chunks
+    assert not PKSampler(labels, 8, 4).classes_repeat
+
+
+def test_pk_repeats_split_the_remainder_and_the_ranks():
+    # 12 identities, 14 chunks per global batch: each once, two of them twice.
+    ranks = [PKSampler(LABELS, 7, 4, seed=4, rank=r, world_size=2) for r in range(2)]
+    single = PKSampler(LABELS, 14, 4, seed=4)
+    assert all(s.classes_repeat for s in ranks + [single]) and len(ranks[0]) == len(single)
+    for step, global_batch in enumerate(single.batches(1)):
+        counts = Counter(LABELS[global_batch].tolist())
+        assert set(counts) == set(range(12)) and sorted(counts.values()) == [4] * 10 + [8] * 2
+        parts = [sampler.batches(1)[step] for sampler in ranks]
+        np.testing.assert_array_equal(np.concatenate(parts), global_batch)
+        assert len(set(LABELS[parts[0]].tolist())) == 7  # the first round: distinct identities
+    # The doubled identities are drawn by chunks left, two without replacement from fresh
+    # chunks (one batch per epoch): identity 11 (23 images, 5 of the 23 chunks) with
+    # probability 0.41, identity 0 (1 image, 1 chunk) 0.09; 400 epochs: ~165 and ~36.
+    doubled = Counter()
+    for epoch in range(400):
+        for batch in single.batches(epoch):
+            doubled.update(c for c, n in Counter(LABELS[batch].tolist()).items() if n == 8)
+    assert len(single) == 1 and doubled[11] > 2.5 * doubled[0] > 0
+
+
 def test_balanced_sampler_makes_classes_equally_likely():
     labels = np.concatenate([np.zeros(500, dtype=np.int64), np.repeat(np.arange(1, 10), 5)])
     sampler = ClassBalancedSampler(labels, 50, seed=7, num_samples=10_000)
@@ -160,7 +196,6 @@ def test_build_sampler_names():
         (lambda: ShuffleSampler(LABELS, 4, rank=2, world_size=2), ValueError, r"rank must be in 0..world_size-1"),
         (lambda: ShuffleSampler(LABELS, 60, world_size=2), ValueError, "batch_size \\* world_size = 120 exceeds"),
         (lambda: ClassBalancedSampler(LABELS, 8, num_samples=4), ValueError, "exceeds num_samples = 4"),
-        (lambda: PKSampler(LABELS, 7, 4, world_size=2), ValueError, "14 identities per global batch"),
         (lambda: ShuffleSampler(LABELS, 4).batches(-1), ValueError, "epoch must be >= 0, got -1"),
     ],
 )

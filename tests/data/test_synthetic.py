@@ -12,10 +12,16 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from reid_fast.data.formats import detect_layout, load_dataset
 from reid_fast.data.records import ImageRecord
-from reid_fast.data.synthetic import BODY_COLORS, BODY_TYPES, SyntheticConfig, SyntheticVehicles
+from reid_fast.data.synthetic import (
+    BODY_COLORS,
+    BODY_TYPES,
+    SyntheticConfig,
+    SyntheticVehicles,
+)
 from reid_fast.data.synthetic.render import Renderer
-from reid_fast.data.synthetic.scenes import sample_camera, sample_track
+from reid_fast.data.synthetic.scenes import Frame, sample_camera, sample_track
 from reid_fast.data.synthetic.vehicles import sample_vehicle
 
 SMALL = SyntheticConfig(
@@ -143,9 +149,47 @@ def test_attrs(small):
         assert set(r.attrs) == {"color", "type", "orientation"}
         assert 0 <= r.attrs["color"] < len(BODY_COLORS)
         assert 0 <= r.attrs["type"] < len(BODY_TYPES)
-        assert 0 <= r.attrs["orientation"] < 8
+        assert isinstance(r.attrs["orientation"], int) and 0 <= r.attrs["orientation"] <= 359
         labels = (r.attrs["color"], r.attrs["type"])
         assert by_pid.setdefault(r.pid, labels) == labels
+
+
+@pytest.mark.parametrize(
+    "yaw, degrees",
+    [(0.0, 0), (0.49, 0), (0.5, 1), (90.0, 90), (179.6, 180), (270.2, 270), (359.4, 359), (359.5, 0)],
+)
+def test_frame_orientation_is_the_yaw_in_whole_degrees(yaw, degrees):
+    frame = Frame(pid=1, camid=1, yaw=yaw, pitch=20.0, fill=(0.8, 0.8), center=(0.5, 0.5),
+                  background_offset=(0.0, 0.0), gain=1.0, seed=0)
+    assert frame.orientation == degrees
+
+
+def _circular_range(degrees: list[int]) -> int:
+    """Largest circular distance (degrees, 0..180) between two of the values."""
+    return max(min(abs(a - b), 360 - abs(a - b)) for a in degrees for b in degrees)
+
+
+def test_orientation_follows_the_camera_and_the_track():
+    data = SyntheticVehicles(dataclasses.replace(SMALL, num_train_ids=40, num_test_ids=20))
+    records = _all(data)
+    tracks, cameras = defaultdict(list), defaultdict(list)
+    for split, part in (("train", data.dataset.train), ("test", data.dataset.query + data.dataset.gallery)):
+        for r in part:
+            tracks[(split, r.trackid)].append(r.attrs["orientation"])
+    for r in records:
+        cameras[r.camid].append(r.attrs["orientation"])
+    # Frames of one track jitter by +-6 degrees around the track's yaw (+1 for rounding).
+    assert all(_circular_range(o) <= 13 for o in tracks.values())
+    assert max(_circular_range(o) for o in tracks.values()) >= 4  # they do jitter
+    # A camera sees fronts and rears along one axis: doubling the angle folds the two
+    # directions together, and the camera's yaw spread keeps the fold tight.
+    for camid, orientations in cameras.items():
+        doubled = np.radians(2 * np.array(orientations))
+        resultant = np.hypot(np.cos(doubled).mean(), np.sin(doubled).mean())
+        assert resultant > 0.75, (camid, resultant)
+    # Whole degrees over the full circle, not 8 bins.
+    values = [r.attrs["orientation"] for r in records]
+    assert len(set(values)) > 60 and min(values) < 90 and max(values) > 270
 
 
 def test_cache_key_follows_every_field():
@@ -192,22 +236,29 @@ def test_bad_arguments(small, tmp_path):
         small.write(tmp_path, layout="market")
 
 
-@pytest.mark.parametrize("layout", ["aicity", "veri"])
+@pytest.mark.parametrize("layout", ["aicity", "aicity-sim", "veri"])
 def test_write_reads_back(layout, tmp_path):
     data = SyntheticVehicles(dataclasses.replace(SMALL, num_train_ids=3, num_test_ids=2, image_size=(32, 32)))
     root = data.write(tmp_path / layout, layout=layout)
     assert root == tmp_path / layout
-    if layout == "aicity":
-        from reid_fast.data.formats.aicity import load_aicity as load
-    else:
-        from reid_fast.data.formats.veri import load_veri as load
-    loaded = load(root)
-    for split in ("train", "query", "gallery"):
+    assert detect_layout(root) == layout
+    loaded = load_dataset(root)
+    # The simulated set is the training split only; VeRi and the simulated set carry the
+    # attrs (orientation per image), the real AICity layout does not.
+    splits = ("train",) if layout == "aicity-sim" else ("train", "query", "gallery")
+    if layout == "aicity-sim":
+        assert loaded.query == loaded.gallery == []
+    for split in splits:
         written, read = getattr(data.dataset, split), getattr(loaded, split)
         assert [(r.pid, r.camid) for r in read] == [(r.pid, r.camid) for r in written]
-    with Image.open(loaded.query[0].path) as image:
-        pixels = np.asarray(image.convert("RGB"), dtype=np.float64)
-    assert np.abs(pixels - data.render(data.dataset.query[0])).mean() < 6.0  # JPEG
+        expected = [{} if layout == "aicity" else dict(r.attrs) for r in written]
+        assert [dict(r.attrs) for r in read] == expected
+        with Image.open(read[0].path) as image:
+            pixels = np.asarray(image.convert("RGB"), dtype=np.float64)
+        assert np.abs(pixels - data.render(written[0])).mean() < 6.0  # JPEG
+    if layout != "aicity":
+        orientations = [r.attrs["orientation"] for r in loaded.train]
+        assert len(set(orientations)) > 3 and max(orientations) > 8  # degrees, not bins
 
 
 # --- the task is re-ID, not colour matching ------------------------------------------

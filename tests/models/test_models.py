@@ -376,6 +376,37 @@ def test_model_train_and_eval_outputs(head, dim):
     assert isinstance(emb, torch.Tensor) and emb.shape == (4, dim)
 
 
+@pytest.mark.parametrize("head, dropout", [("bnneck", 0.0), ("classblock", 0.5)])
+def test_class_logits_are_the_training_logits_of_the_eval_embedding(head, dropout):
+    torch.manual_seed(0)
+    model = build_model("resnet_small", 7, head=head, embedding_dim=24, dropout=dropout, **SMALL)
+    model.train()(torch.randn(6, 3, 64, 32))  # move the running statistics
+    x = torch.randn(5, 3, 64, 32)
+    with torch.no_grad():
+        embedding = model.eval()(x)
+        logits = model.class_logits(embedding)
+        # The head's own training path, with BatchNorm and dropout in their eval behaviour.
+        model.train()
+        for module in model.modules():
+            if isinstance(module, (nn.BatchNorm1d, nn.BatchNorm2d, nn.Dropout)):
+                module.eval()
+        reference = model(x).logits
+    assert logits.shape == (5, 7)
+    torch.testing.assert_close(logits, reference, rtol=1e-5, atol=1e-5)
+    classifier = model.head.classifier
+    by_hand = embedding @ classifier.weight.T + (0 if classifier.bias is None else classifier.bias)
+    torch.testing.assert_close(logits, by_hand.detach(), rtol=1e-5, atol=1e-5)
+
+
+def test_class_logits_errors():
+    model = build_model("resnet_small", 7, **SMALL)
+    with pytest.raises(ValueError, match=r"embedding must be \(B, 32\), got shape \(2, 31\)"):
+        model.class_logits(torch.zeros(2, 31))
+    without = build_model("resnet_small", 0, **SMALL)
+    with pytest.raises(ValueError, match=r"head \(BNNeckHead\) has no classifier"):
+        without.class_logits(torch.zeros(2, 32))
+
+
 def test_eval_is_deterministic_and_batch_independent():
     torch.manual_seed(0)
     model = build_model("resnet_small", 7, ibn=True, pool="avgmax", **SMALL)

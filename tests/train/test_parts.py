@@ -56,6 +56,22 @@ def test_config_file_errors(tmp_path):
         resolve_config_path("no-such-preset")
 
 
+def test_task_options(tmp_path):
+    assert (TrainConfig().task, TrainConfig().orientation_bins) == ("identity", 36)
+    cfg = config_from_args(build_parser().parse_args(["--task", "orientation", "--orientation-bins", "8"]))
+    assert (cfg.task, cfg.orientation_bins) == ("orientation", 8)
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["--task", "color"])
+    path = tmp_path / "c.toml"
+    path.write_text('[data]\ntask = "colour"\n')
+    with pytest.raises(ValueError, match=r"task must be one of 'identity', 'camera', 'orientation', got 'colour'"):
+        TrainConfig(**load_config_file(path))
+    with pytest.raises(TypeError, match="task must be a string, got int 2"):
+        TrainConfig(task=2)
+    with pytest.raises(ValueError, match="orientation_bins must be between 1 and 360, got 0"):
+        TrainConfig(orientation_bins=0)
+
+
 def test_resolved_config_round_trips_through_json(tmp_path):
     cfg = TrainConfig(lr=0.123, data=["a", "b"], milestones=[3, 5])
     cfg.save(tmp_path / "config.json")

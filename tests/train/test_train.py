@@ -1,5 +1,6 @@
 """End-to-end training runs on a tiny synthetic dataset: exact resume after a kill, the
-two-process gloo run, the run folder and the command line."""
+two-process gloo run, camera and orientation models, the run folder and the command
+line."""
 
 from __future__ import annotations
 
@@ -15,7 +16,9 @@ from pathlib import Path
 import pytest
 import torch
 
+from reid_fast.data.synthetic import SyntheticConfig, SyntheticVehicles
 from reid_fast.models import build_model
+from reid_fast.testtime.run_model import load_run
 
 TINY = ["--synthetic-train-ids", "12", "--synthetic-test-ids", "8", "--image-size", "32", "32",
         "--batch-size", "16", "--instances", "4", "--no-progress", "--no-rerank",
@@ -112,3 +115,48 @@ def test_two_gloo_processes_train_and_stay_in_sync(tmp_path):
     assert summary["plain"]["num_queries"] > 0
     lines = [json.loads(l) for l in (tmp_path / "ddp" / "metrics.jsonl").read_text().splitlines()]
     assert all(torch.isfinite(torch.tensor(l["loss"])) for l in lines if "loss" in l)
+
+
+@pytest.mark.parametrize("task", ["camera", "orientation"])
+def test_camera_and_orientation_models_train_and_report_accuracy(tmp_path, task):
+    # The default batch (64 = 16 classes x 4) with 8 cameras: the PK sampler repeats them.
+    result = _train(tmp_path, "--task", task, "--name", task, "--batch-size", "64", "--epochs", "2",
+                    "--orientation-bins", "12")
+    run = tmp_path / task
+    data = SyntheticVehicles(SyntheticConfig(num_train_ids=12, num_test_ids=8)).dataset
+    # The classes: the cameras of the training images, or the 30-degree bins they fill.
+    if task == "camera":
+        classes = sorted({r.camid for r in data.train})
+        test_values = [r.camid for r in data.query + data.gallery]
+        assert classes == list(range(1, 9))
+        assert "each batch takes classes more than once" in result.stdout
+    else:
+        classes = sorted({r.attrs["orientation"] // 30 for r in data.train})
+        test_values = [r.attrs["orientation"] // 30 for r in data.query + data.gallery]
+    saved = torch.load(run / "model.pt", weights_only=True)
+    assert (saved["task"], saved["classes"], saved["num_classes"]) == (task, classes, len(classes))
+    checkpoint = torch.load(run / "checkpoint.pt", weights_only=True)
+    assert (checkpoint["task"], checkpoint["classes"]) == (task, classes)
+    trained = load_run(run)
+    assert (trained.task, trained.classes, trained.config.task) == (task, classes, task)
+    assert trained.model.head.classifier.out_features == len(classes)
+
+    final = json.loads((run / "final_eval.json").read_text())
+    metrics = final["classification"]
+    assert "plain" not in final and "rerank" not in final
+    assert metrics["num_classes"] == len(classes) and metrics["chance"] == pytest.approx(1 / len(classes))
+    assert metrics["count"] == sum(v in classes for v in test_values) > 0
+    assert metrics["correct"] == round(metrics["top1"] * metrics["count"])
+    assert 0 <= metrics["correct"] <= metrics["count"]
+    evaluations = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()
+                   if "eval" in line]
+    assert [e["eval"] for e in evaluations] == ["final"] and evaluations[0]["classification"] == metrics
+    assert f"[final] {task} top-1" in result.stdout
+    assert f"{task} task" in result.stdout and "top-1" in result.stdout
+
+
+def test_resume_refuses_another_task(tmp_path):
+    _train(tmp_path, "--task", "camera", "--name", "cam", "--epochs", "2", "--max-steps", "3")
+    result = _train(tmp_path, "--resume", str(tmp_path / "cam"), "--task", "orientation", check=False)
+    assert result.returncode != 0
+    assert "trained for task 'camera' with 8 classes, this run has task 'orientation'" in result.stderr

@@ -7,8 +7,11 @@ and loads it; ``load_datasets`` loads several roots and merges them (VehicleNet)
 Layouts are registered by name in :data:`LAYOUTS` (:func:`register_layout` adds a user's
 own). The built-ins: ``aicity``, ``aicity-sim``, ``veri``, ``vehicleid``, ``market``,
 ``folder``, ``manifest``. Detection tries the layouts in registration order (built-ins:
-manifest, aicity-sim, veri, aicity, vehicleid, market), then the most generic, folder,
-last; VeRi and AICity folders look alike and are told apart by their image names.
+manifest, veri, aicity-sim, aicity, vehicleid, market), then the most generic, folder,
+last; VeRi and AICity folders look alike and are told apart by their image names. VeRi
+comes before aicity-sim because a VeRi train_label.xml may carry orientations too (what
+:func:`write_veri` writes for the synthetic vehicles), while the VehicleX set has no
+image_query/ with VeRi names.
 """
 
 from __future__ import annotations
@@ -112,17 +115,18 @@ for _layout in (
         load_manifest,
     ),
     Layout(
+        "veri",
+        "image_train/, image_query/, image_test/ with names like 0002_c002_00030600_0.jpg "
+        "[, name_train.txt, name_query.txt, name_test.txt, test_track.txt, train_label.xml, "
+        "query_label.xml, test_label.xml]",
+        _veri_style_names,
+        load_veri,
+    ),
+    Layout(
         "aicity-sim",
         "image_train/ and a train_label.xml whose items carry colorID, typeID and orientation",
         is_simulated,
         lambda root, **options: load_aicity(root, simulated=True, **options),
-    ),
-    Layout(
-        "veri",
-        "image_train/, image_query/, image_test/ with names like 0002_c002_00030600_0.jpg "
-        "[, name_train.txt, name_query.txt, name_test.txt, test_track.txt]",
-        _veri_style_names,
-        load_veri,
     ),
     Layout(
         "aicity",

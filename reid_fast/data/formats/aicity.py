@@ -8,8 +8,7 @@ Real layout (``AIC20_ReID``)::
     test_track.txt                            one gallery track per line, names separated by spaces
     train_track.txt                           (optional) the same for the training images
 
-``train_label.xml`` declares ``encoding="gb2312"``, which Python's expat parser refuses for
-bytes; the loader decodes the bytes with the declared codec and parses the text.
+The label files are read and written by :mod:`.label_xml` (shared with VeRi-776).
 
 In the contest, query and gallery identities are unknown: the records get pid -1 and
 camid -1 and the dataset is ``labelled=False``. Extension: when ``query_label.xml`` and
@@ -19,114 +18,52 @@ are read from them and the dataset is ``labelled=True``; :func:`write_aicity` wr
 Simulated layout (``AIC20_ReID_Simulation``, VehicleX): ``image_train/`` and a
 ``train_label.xml`` whose items also carry ``colorID``, ``typeID`` and ``orientation``;
 train split only, those labels go to ``attrs`` as ``color``, ``type`` and ``orientation``
-(rounded to an integer).
+(rounded to an integer). ``write_aicity(..., simulated=True)`` writes it.
 """
 
 from __future__ import annotations
 
 import os
-import re
-import xml.etree.ElementTree as ET
-from typing import Callable, Mapping, Sequence
-from xml.sax.saxutils import quoteattr
+from typing import Callable
 
 import numpy as np
 
-from ...atomic import atomic_write
 from ..records import UNKNOWN, ImageRecord, ReidDataset
 from ._files import (
     check_listed,
     read_lines,
     read_tracks,
     require_dir,
-    require_file,
     save_jpeg,
     tracks_of,
     with_tracks,
     write_lines,
 )
-
-XML_CODEC = "gb2312"
-SIMULATED_ATTRIBUTES = {"color": "colorID", "type": "typeID", "orientation": "orientation"}
-
-_DECLARED_ENCODING = re.compile(rb"\s*<\?xml[^>]*?encoding\s*=\s*[\"']([A-Za-z0-9._-]+)[\"']")
-_CAMERA = re.compile(r"[cC]?(-?\d+)")
-
-
-def read_label_xml(path: str) -> list[dict[str, str]]:
-    """The attributes of every ``<Item>`` of an AICity label file, in file order.
-
-    The bytes are decoded with the codec the XML declaration names (UTF-8 when it names
-    none) and the text is parsed. ValueError naming the file when it cannot be decoded or
-    parsed.
-    """
-    require_file(path)
-    with open(path, "rb") as f:
-        data = f.read()
-    declared = _DECLARED_ENCODING.match(data)
-    codec = declared.group(1).decode("ascii") if declared else "utf-8-sig"
-    try:
-        text = data.decode(codec)
-    except (LookupError, UnicodeDecodeError) as e:
-        raise ValueError(f"{path}: cannot decode with its declared encoding {codec!r}: {e}") from None
-    try:
-        root = ET.fromstring(text)
-    except ET.ParseError as e:
-        raise ValueError(f"{path}: not well-formed XML: {e}") from None
-    return [dict(item.attrib) for item in root.iter("Item")]
+from .label_xml import (
+    item_attrs,
+    item_camera,
+    item_integer,
+    item_text,
+    label_path,
+    read_label_xml,
+    write_label_xml,
+)
 
 
-def _attribute(item: Mapping[str, str], key: str, path: str, number: int) -> str:
-    if key not in item:
-        raise ValueError(
-            f"{path}: <Item> number {number + 1} has no {key!r} attribute (it has {sorted(item)})"
-        )
-    return item[key]
-
-
-def _integer(text: str, key: str, path: str, number: int) -> int:
-    try:
-        return int(text)
-    except ValueError:
-        raise ValueError(f"{path}: <Item> number {number + 1}: {key}={text!r} is not an integer") from None
-
-
-def _camera(text: str, path: str, number: int) -> int:
-    """``c001`` -> 1; an empty value -> -1."""
-    if not text.strip():
-        return UNKNOWN
-    match = _CAMERA.fullmatch(text.strip())
-    if match is None:
-        raise ValueError(f"{path}: <Item> number {number + 1}: cameraID={text!r} is not like 'c001'")
-    return int(match.group(1))
-
-
-def _labelled_records(folder: str, label_path: str, simulated: bool) -> list[ImageRecord]:
+def _labelled_records(folder: str, label_file: str, simulated: bool) -> list[ImageRecord]:
     """Records of the images a label file lists, in its order."""
-    items = read_label_xml(label_path)
-    names = [_attribute(item, "imageName", label_path, i) for i, item in enumerate(items)]
-    check_listed(names, folder, label_path)
-    records = []
-    for i, (item, name) in enumerate(zip(items, names)):
-        attrs = {}
-        if simulated:
-            for attr, key in SIMULATED_ATTRIBUTES.items():
-                text = _attribute(item, key, label_path, i)
-                try:
-                    attrs[attr] = int(round(float(text)))
-                except ValueError:
-                    raise ValueError(
-                        f"{label_path}: <Item> number {i + 1}: {key}={text!r} is not a number"
-                    ) from None
-        records.append(
-            ImageRecord(
-                path=os.path.join(folder, name),
-                pid=_integer(_attribute(item, "vehicleID", label_path, i), "vehicleID", label_path, i),
-                camid=_camera(_attribute(item, "cameraID", label_path, i), label_path, i),
-                attrs=attrs,
-            )
+    items = read_label_xml(label_file)
+    names = [item_text(item, "imageName", label_file, i) for i, item in enumerate(items)]
+    check_listed(names, folder, label_file)
+    return [
+        ImageRecord(
+            path=os.path.join(folder, name),
+            pid=item_integer(item, "vehicleID", label_file, i),
+            camid=item_camera(item, label_file, i),
+            attrs=item_attrs(item, label_file, i, required=True) if simulated else {},
         )
-    return records
+        for i, (item, name) in enumerate(zip(items, names))
+    ]
 
 
 def _listed_records(folder: str, names_path: str, labels_path: str | None) -> list[ImageRecord]:
@@ -149,10 +86,10 @@ def _with_optional_tracks(records: list[ImageRecord], path: str) -> list[ImageRe
 def is_simulated(root: str | os.PathLike) -> bool:
     """True when ``root`` looks like the VehicleX set: ``image_train/`` and a
     ``train_label.xml`` whose first items carry an ``orientation`` attribute."""
-    label_path = os.path.join(root, "train_label.xml")
-    if not (os.path.isdir(os.path.join(root, "image_train")) and os.path.isfile(label_path)):
+    train_labels = label_path(os.fspath(root), "train")
+    if not (os.path.isdir(os.path.join(root, "image_train")) and os.path.isfile(train_labels)):
         return False
-    with open(label_path, "rb") as f:
+    with open(train_labels, "rb") as f:
         return b"orientation=" in f.read(65536)
 
 
@@ -169,14 +106,14 @@ def load_aicity(root: str | os.PathLike, simulated: bool | None = None) -> ReidD
     if simulated is None:
         simulated = is_simulated(root)
     train_dir = require_dir(os.path.join(root, "image_train"))
-    train = _labelled_records(train_dir, os.path.join(root, "train_label.xml"), simulated)
+    train = _labelled_records(train_dir, label_path(root, "train"), simulated)
     if simulated:
         return ReidDataset(name="aicity-sim", train=train, query=[], gallery=[], root=root)
 
     train = _with_optional_tracks(train, os.path.join(root, "train_track.txt"))
     query_dir = require_dir(os.path.join(root, "image_query"))
     test_dir = require_dir(os.path.join(root, "image_test"))
-    label_files = [os.path.join(root, "query_label.xml"), os.path.join(root, "test_label.xml")]
+    label_files = [label_path(root, "query"), label_path(root, "test")]
     present = [os.path.isfile(p) for p in label_files]
     if any(present) and not all(present):
         have, lack = (label_files[0], label_files[1]) if present[0] else (label_files[1], label_files[0])
@@ -197,28 +134,11 @@ def load_aicity(root: str | os.PathLike, simulated: bool | None = None) -> ReidD
     )
 
 
-def _number(value: int, width: int, prefix: str = "") -> str:
-    """``prefix`` + zero-padded ``value``; ``-1`` for unknown values."""
-    return f"{prefix}{value:0{width}d}" if value >= 0 else str(UNKNOWN)
-
-
-def _write_label_xml(path: str, element: str, records: Sequence[ImageRecord], names: Sequence[str]) -> None:
-    lines = [
-        f'<?xml version="1.0" encoding="{XML_CODEC}"?>',
-        f'<{element} Version="1.0">',
-        f'<Items number="{len(records)}">',
-    ]
-    for record, name in zip(records, names):
-        lines.append(
-            f"<Item imageName={quoteattr(name)} vehicleID={quoteattr(_number(record.pid, 4))} "
-            f"cameraID={quoteattr(_number(record.camid, 3, 'c'))} />"
-        )
-    lines += ["</Items>", f"</{element}>", ""]
-    atomic_write(path, lambda f: f.write("\n".join(lines).encode(XML_CODEC)), sync=False)
-
-
 def write_aicity(
-    root: str | os.PathLike, dataset: ReidDataset, read_image: Callable[[ImageRecord], np.ndarray]
+    root: str | os.PathLike,
+    dataset: ReidDataset,
+    read_image: Callable[[ImageRecord], np.ndarray],
+    simulated: bool = False,
 ) -> None:
     """Write ``dataset`` in the AICity 2020 layout under ``root`` (created if needed).
 
@@ -229,19 +149,30 @@ def write_aicity(
     ``dataset.labelled``, the ground truth in query_label.xml and test_label.xml.
     :func:`load_aicity` reads it back (trackids renumbered 0.. by track order; query
     trackids are not stored).
+
+    ``simulated``: the VehicleX layout instead: the training split only (image_train/ and
+    train_label.xml, no track file; query and gallery are not written), each item with
+    the record's colorID, typeID and orientation; every training record must have
+    ``color``, ``type`` and ``orientation`` in its attrs (ValueError naming the first that
+    does not, before anything is written). :func:`load_aicity` detects it as simulated.
     """
     root = os.fspath(root)
-    splits = {"train": dataset.train, "query": dataset.query, "test": dataset.gallery}
+    splits = {"train": dataset.train}
+    if not simulated:
+        splits.update(query=dataset.query, test=dataset.gallery)
     names = {split: [f"{i + 1:06d}.jpg" for i in range(len(records))] for split, records in splits.items()}
+    os.makedirs(root, exist_ok=True)
+    write_label_xml(root, "train", dataset.train, names["train"], attributes=simulated, required=simulated)
+    if not simulated and dataset.labelled:
+        write_label_xml(root, "query", dataset.query, names["query"])
+        write_label_xml(root, "test", dataset.gallery, names["test"])
     for split, records in splits.items():
         folder = os.path.join(root, f"image_{split}")
         os.makedirs(folder, exist_ok=True)
         for record, name in zip(records, names[split]):
             save_jpeg(os.path.join(folder, name), read_image(record), record)
-    _write_label_xml(os.path.join(root, "train_label.xml"), "TrainingImages", dataset.train, names["train"])
-    if dataset.labelled:
-        _write_label_xml(os.path.join(root, "query_label.xml"), "QueryImages", dataset.query, names["query"])
-        _write_label_xml(os.path.join(root, "test_label.xml"), "TestImages", dataset.gallery, names["test"])
+    if simulated:
+        return
     write_lines(os.path.join(root, "name_query.txt"), names["query"])
     write_lines(os.path.join(root, "name_test.txt"), names["test"])
     train_tracks = tracks_of(dataset.train, names["train"])

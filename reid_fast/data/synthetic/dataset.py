@@ -27,9 +27,9 @@ from .vehicles import Vehicle, sample_vehicle
 
 # Bump whenever the records or pixels a configuration gives change (identity, camera or
 # rendering model), so caches keyed by :attr:`SyntheticVehicles.cache_key` are rebuilt.
-RENDERER_VERSION = 1
+RENDERER_VERSION = 2
 
-LAYOUTS = ("aicity", "veri")
+LAYOUTS = ("aicity", "aicity-sim", "veri")
 
 # Independent random streams: cameras, identities, tracks.
 _CAMERA_STREAM, _IDENTITY_STREAM, _TRACK_STREAM = 1, 2, 3
@@ -86,7 +86,8 @@ class SyntheticVehicles:
       same_camera_junk True, labelled True). Record paths are
       ``synthetic://<cache_key>/<split>/<index>``; ``attrs`` hold "color" and "type"
       (indices into :data:`BODY_COLORS` / :data:`BODY_TYPES`) and "orientation" (the
-      view's yaw in 8 bins of 45 degrees, 0 front, 2 left side, 4 rear).
+      view's yaw relative to the vehicle in whole degrees, an int in 0..359, as the
+      VehicleX labels give it: 0 front, 90 left side, 180 rear, 270 right side).
     - ``cache_key``: a stable hash of the configuration and :data:`RENDERER_VERSION`.
     - :meth:`render` draws any record's image, deterministically and in any order.
     """
@@ -174,18 +175,21 @@ class SyntheticVehicles:
         return self._renderer.render(self._vehicles[frame.pid], frame)
 
     def write(self, root: Union[str, pathlib.Path], layout: str = "aicity") -> pathlib.Path:
-        """Render every image to files under ``root`` in the ``layout`` ("aicity" or
-        "veri") that :func:`reid_fast.data.formats.aicity.load_aicity` /
-        :func:`reid_fast.data.formats.veri.load_veri` read back. Returns ``root``."""
+        """Render every image to files under ``root`` in the ``layout`` (one of
+        :data:`LAYOUTS`) that :func:`reid_fast.data.formats.aicity.load_aicity` /
+        :func:`reid_fast.data.formats.veri.load_veri` read back: "aicity" (all splits, no
+        attrs), "aicity-sim" (the VehicleX layout: the training split only, with colorID,
+        typeID and orientation) or "veri" (all splits, attrs in the label files). Returns
+        ``root``."""
         if layout not in LAYOUTS:
             raise ValueError(f"layout must be one of {LAYOUTS}, got {layout!r}")
         root = pathlib.Path(root)
-        if layout == "aicity":
-            from ..formats.aicity import write_aicity
-
-            write_aicity(root, self.dataset, self.render)
-        else:
+        if layout == "veri":
             from ..formats.veri import write_veri
 
             write_veri(root, self.dataset, self.render)
+        else:
+            from ..formats.aicity import write_aicity
+
+            write_aicity(root, self.dataset, self.render, simulated=layout == "aicity-sim")
         return root

@@ -66,8 +66,10 @@ class Frame:
 
     @property
     def orientation(self) -> int:
-        """The yaw in 8 bins of 45 degrees: 0 front, 2 left side, 4 rear, 6 right side."""
-        return int(np.floor((self.yaw % 360.0) / 45.0 + 0.5)) % 8
+        """The yaw in whole degrees, 0..359 (the VehicleX convention of the simulated
+        AICity set: 0 front, 90 left side, 180 rear, 270 right side); rounded half up, so
+        359.5 and above wrap to 0."""
+        return int(np.floor(self.yaw % 360.0 + 0.5)) % 360
 
 
 def sample_camera(rng: np.random.Generator, camid: int, num_cameras: int) -> Camera:
