@@ -19,7 +19,7 @@ from __future__ import annotations
 import argparse
 import json
 import time
-from dataclasses import asdict, replace
+from dataclasses import asdict, fields
 from pathlib import Path
 
 from ..atomic import write_text
@@ -28,7 +28,7 @@ from ..data.formats import load_dataset
 from ..devices import resolve_device
 from ..eval.submission import ranked_gallery, write_aicity_submission
 from ..ops.params import DEFAULT_RERANK, RerankParams
-from ..post import AICITY2020, VOC2020
+from ..post import AICITY2020, Aicity2020Recipe, VocRecipe
 from ..runs.datasets import synthetic_vehicles
 from ..testtime.attributes import extract_attributes
 from ..testtime.chain import (
@@ -75,8 +75,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--orientation-model", nargs="+", default=[], metavar="RUN",
                    help="orientation runs (reid-fast train --task orientation): direction "
                         "penalty (aicity2020) or orientation similarity (voc)")
-    p.add_argument("--camera-threshold", type=float, default=AICITY2020.camera_threshold,
-                   help="a predicted camera below this probability is unknown (aicity2020)")
+    p.add_argument("--attribute-scales", type=float, nargs="+", default=[1.0],
+                   help="test-time scales of the camera and orientation models (summed)")
+    recipe = p.add_argument_group("aicity2020 recipe constants (default: the seed's; "
+                                  "reid_fast.post.Aicity2020Recipe; a weight of 0 turns its "
+                                  "step off)")
+    for field in fields(Aicity2020Recipe):
+        if field.name != "rerank":
+            recipe.add_argument(f"--aicity-{field.name.replace('_', '-')}",
+                                type=type(field.default),
+                                default=None, help=f"default {field.default:g}")
+    voc = p.add_argument_group("voc recipe constants (reid_fast.post.VocRecipe)")
+    for field in fields(VocRecipe):
+        voc.add_argument(f"--voc-{field.name.replace('_', '-')}", type=float, default=None,
+                         help=f"default {field.default:g}")
     add_feature_options(p)
     p.add_argument("--no-rerank", action="store_true", help="skip re-ranking")
     p.add_argument("--track-rerank", action="store_true",
@@ -98,6 +110,17 @@ def _aicity_copy(cfg, output: Path) -> Path:
         print(f"writing the synthetic test set in the AICity layout to {root}", flush=True)
         synthetic_vehicles(cfg).write(root, layout="aicity")
     return root
+
+
+def _recipe(args: argparse.Namespace) -> Aicity2020Recipe | VocRecipe:
+    """The chosen recipe's constants: the defaults, with the options given on top."""
+    if args.recipe == "voc":
+        given = {f.name: getattr(args, f"voc_{f.name}") for f in fields(VocRecipe)}
+        return VocRecipe(**{k: v for k, v in given.items() if v is not None})
+    given = {f.name: getattr(args, f"aicity_{f.name}") for f in fields(Aicity2020Recipe)
+             if f.name != "rerank"}
+    return Aicity2020Recipe(**{k: v for k, v in given.items() if v is not None},
+                            rerank=RerankParams(**_rerank_options(args, AICITY2020.rerank)))
 
 
 def _rerank_options(args: argparse.Namespace, defaults: RerankParams) -> dict:
@@ -155,7 +178,7 @@ def pipeline(args: argparse.Namespace) -> None:
         if runs:
             models = [load_run(run, device) for run in runs]
             attributes[task] = extract_attributes(
-                models, dataset, scales=args.scales, device=device, batch_size=args.batch_size,
+                models, dataset, scales=args.attribute_scales, device=device, batch_size=args.batch_size,
                 cache_dir=models[0].config.cache_dir or None, progress=progress)
     if args.recipe == "basic":
         steps, distances = ablation_steps(features, cfg, device)
@@ -169,15 +192,13 @@ def pipeline(args: argparse.Namespace) -> None:
         record = Ablation(features)
         models = {"cameras": attributes.get("camera"),
                   "orientations": attributes.get("orientation")}
+        recipe = _recipe(args)
         if args.recipe == "aicity2020":
-            recipe = replace(AICITY2020, camera_threshold=args.camera_threshold,
-                             rerank=RerankParams(**_rerank_options(args, AICITY2020.rerank)))
             distances = aicity2020_chain(features, query_pixels=image_pixels(dataset.query),
                                          gallery_pixels=image_pixels(dataset.gallery),
                                          recipe=recipe, rerank=not args.no_rerank,
                                          device=device, record=record, **models)
         else:
-            recipe = VOC2020
             rerank = None if args.no_rerank else RerankParams(**_rerank_options(args,
                                                                                 DEFAULT_RERANK))
             distances = voc_chain(features, recipe=recipe, rerank=rerank, device=device,

@@ -88,19 +88,22 @@ def aicity2020_chain(features: FeatureSet, *, query_pixels: np.ndarray, gallery_
     tracks = torch.as_tensor(features.gallery.tracks, device=query.device)
     q, g = query.shape[0], gallery.shape[0]
 
-    gallery = track_average(gallery, tracks, recipe.track_weight,
-                            high_quality=high_quality(gallery_pixels, recipe.min_pixels,
-                                                      device=query.device))
-    record(f"+ gallery track fusion ({recipe.track_weight:g} x mean of >= "
-           f"{recipe.min_pixels:g}-pixel images)", penalised_distance(
-               query @ gallery.T, torch.zeros((q, g), device=query.device)))
-    query, query_clusters = cluster_query_expansion(
-        query, recipe.query_eps, recipe.query_min_samples, metric=recipe.eps_metric,
-        high_quality=high_quality(query_pixels, recipe.min_pixels, device=query.device))
+    if recipe.track_weight > 0:
+        gallery = track_average(gallery, tracks, recipe.track_weight,
+                                high_quality=high_quality(gallery_pixels, recipe.min_pixels,
+                                                          device=query.device))
+        record(f"+ gallery track fusion ({recipe.track_weight:g} x mean of >= "
+               f"{recipe.min_pixels:g}-pixel images)", penalised_distance(
+                   query @ gallery.T, torch.zeros((q, g), device=query.device)))
+    query_clusters = torch.full((q,), -1, dtype=torch.int64, device=query.device)
+    if recipe.query_eps > 0:
+        query, query_clusters = cluster_query_expansion(
+            query, recipe.query_eps, recipe.query_min_samples, metric=recipe.eps_metric,
+            high_quality=high_quality(query_pixels, recipe.min_pixels, device=query.device))
+        record(f"+ query clusters (DBSCAN eps {recipe.query_eps:g} on 2 - 2s, "
+               f"{int(query_clusters.max().item()) + 1 if q else 0} clusters)",
+               penalised_distance(query @ gallery.T, torch.zeros((q, g), device=query.device)))
     similarity = query @ gallery.T
-    record(f"+ query clusters (DBSCAN eps {recipe.query_eps:g} on 2 - 2s, "
-           f"{int(query_clusters.max().item()) + 1 if q else 0} clusters)",
-           penalised_distance(similarity, torch.zeros_like(similarity)))
 
     terms: dict = {"query_groups": query_clusters, "gallery_groups": tracks,
                    "camera_weight": recipe.camera_weight,
@@ -121,6 +124,7 @@ def aicity2020_chain(features: FeatureSet, *, query_pixels: np.ndarray, gallery_
                f"{int((query_cameras >= 0).sum())}/{q} queries, "
                f"{int((gallery_cameras >= 0).sum())}/{g} gallery sure)",
                penalised_distance(similarity, penalty.query_gallery))
+    if cameras is not None and recipe.cluster_weight != 0:
         query_cam_clusters, gallery_cam_clusters = camera_clusters(
             cameras.query.embeddings, cameras.gallery.embeddings, recipe.camera_eps,
             recipe.camera_min_samples_for(q + g))
@@ -139,7 +143,7 @@ def aicity2020_chain(features: FeatureSet, *, query_pixels: np.ndarray, gallery_
                f"{recipe.direction_threshold:g}, queries of unknown camera)",
                penalised_distance(similarity, penalty.query_gallery))
     suppression = None
-    if gallery_cameras is not None and recipe.ntop > 0:
+    if gallery_cameras is not None and recipe.ntop > 0 and recipe.ntop_weight != 0:
         suppression = ntop_penalty(similarity - penalty.query_gallery, gallery_cameras, tracks,
                                    recipe.ntop, recipe.ntop_weight)
         record(f"+ ntop ({recipe.ntop} ranks, {recipe.ntop_weight:g} on the same camera, "

@@ -630,6 +630,20 @@ def test_write_aicity_round_trip(tmp_path):
     assert contest.labelled is False and {r.pid for r in contest.query + contest.gallery} == {-1}
 
 
+def test_write_aicity_ground_truth_carries_test_attrs(tmp_path):
+    """The query / test ground truth keeps the records' attrs (e.g. the orientation an
+    orientation model is scored against); the training labels of the real layout do not."""
+    source = _synthetic()
+    source.query[1] = ImageRecord("synthetic://11", 8, 2, -1, attrs={"orientation": 271})
+    source.gallery[0] = ImageRecord("synthetic://20", 8, 3, 1,
+                                    attrs={"color": 2, "type": 4, "orientation": 0})
+    write_aicity(tmp_path / "aic", source, _read_image)
+    ds = load_aicity(tmp_path / "aic")
+    assert [r.attrs for r in ds.query] == [{}, {"orientation": 271}]
+    assert ds.gallery[0].attrs == {"color": 2, "type": 4, "orientation": 0}
+    assert all(r.attrs == {} for r in ds.gallery[1:] + ds.train)
+
+
 SIMULATED_ATTRS = [
     {"color": 3, "type": 1, "orientation": 0},
     {"color": 3, "type": 1, "orientation": 359},

@@ -13,7 +13,9 @@ The label files are read and written by :mod:`.label_xml` (shared with VeRi-776)
 In the contest, query and gallery identities are unknown: the records get pid -1 and
 camid -1 and the dataset is ``labelled=False``. Extension: when ``query_label.xml`` and
 ``test_label.xml`` (same schema as train_label.xml) are present, identities and cameras
-are read from them and the dataset is ``labelled=True``; :func:`write_aicity` writes them.
+(and colorID / typeID / orientation where an item carries them) are read from them and
+the dataset is ``labelled=True``; :func:`write_aicity` writes them, with the records'
+attrs. Only evaluation reads this ground truth.
 
 Simulated layout (``AIC20_ReID_Simulation``, VehicleX): ``image_train/`` and a
 ``train_label.xml`` whose items also carry ``colorID``, ``typeID`` and ``orientation``;
@@ -51,7 +53,8 @@ from .label_xml import (
 
 
 def _labelled_records(folder: str, label_file: str, simulated: bool) -> list[ImageRecord]:
-    """Records of the images a label file lists, in its order."""
+    """Records of the images a label file lists, in its order; attrs required (simulated)
+    or read where an item carries them (the query / test ground truth extension)."""
     items = read_label_xml(label_file)
     names = [item_text(item, "imageName", label_file, i) for i, item in enumerate(items)]
     check_listed(names, folder, label_file)
@@ -60,7 +63,7 @@ def _labelled_records(folder: str, label_file: str, simulated: bool) -> list[Ima
             path=os.path.join(folder, name),
             pid=item_integer(item, "vehicleID", label_file, i),
             camid=item_camera(item, label_file, i),
-            attrs=item_attrs(item, label_file, i, required=True) if simulated else {},
+            attrs=item_attrs(item, label_file, i, required=simulated),
         )
         for i, (item, name) in enumerate(zip(items, names))
     ]
@@ -164,8 +167,8 @@ def write_aicity(
     os.makedirs(root, exist_ok=True)
     write_label_xml(root, "train", dataset.train, names["train"], attributes=simulated, required=simulated)
     if not simulated and dataset.labelled:
-        write_label_xml(root, "query", dataset.query, names["query"])
-        write_label_xml(root, "test", dataset.gallery, names["test"])
+        write_label_xml(root, "query", dataset.query, names["query"], attributes=True)
+        write_label_xml(root, "test", dataset.gallery, names["test"], attributes=True)
     for split, records in splits.items():
         folder = os.path.join(root, f"image_{split}")
         os.makedirs(folder, exist_ok=True)
