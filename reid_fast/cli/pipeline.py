@@ -30,7 +30,7 @@ from ..eval.submission import ranked_gallery, write_aicity_submission
 from ..ops.params import DEFAULT_RERANK, RerankParams
 from ..post import AICITY2020, Aicity2020Recipe, VocRecipe
 from ..runs.datasets import synthetic_vehicles
-from ..testtime.attributes import extract_attributes
+from ..testtime.attributes import check_attribute_runs, extract_attributes
 from ..testtime.chain import (
     Ablation,
     AblationRow,
@@ -138,6 +138,12 @@ def pipeline(args: argparse.Namespace) -> None:
     output = Path(args.output)
     output.mkdir(parents=True, exist_ok=True)
     trained = [load_run(run, device) for run in args.runs]
+    attribute_runs = {}
+    for task, option, runs in (("camera", "--camera-model", args.camera_model),
+                               ("orientation", "--orientation-model", args.orientation_model)):
+        if runs:
+            attribute_runs[task] = [load_run(run, device) for run in runs]
+            check_attribute_runs(attribute_runs[task], task, option)
     root = Path(args.data) if args.data else _aicity_copy(trained[0].config, output)
     dataset = load_dataset(root, None if args.layout == "auto" else args.layout)
     progress = not args.no_progress
@@ -173,13 +179,11 @@ def pipeline(args: argparse.Namespace) -> None:
 
     cfg = post_config(args, rerank=not args.no_rerank, track_rerank=args.track_rerank,
                       **_rerank_options(args, DEFAULT_RERANK))
-    attributes = {}
-    for task, runs in (("camera", args.camera_model), ("orientation", args.orientation_model)):
-        if runs:
-            models = [load_run(run, device) for run in runs]
-            attributes[task] = extract_attributes(
-                models, dataset, scales=args.attribute_scales, device=device, batch_size=args.batch_size,
-                cache_dir=models[0].config.cache_dir or None, progress=progress)
+    attributes = {task: extract_attributes(
+                      models, task, dataset, scales=args.attribute_scales, device=device,
+                      batch_size=args.batch_size, cache_dir=models[0].config.cache_dir or None,
+                      progress=progress)
+                  for task, models in attribute_runs.items()}
     if args.recipe == "basic":
         steps, distances = ablation_steps(features, cfg, device)
         rows += steps[1:]                       # steps[0] repeats the last row

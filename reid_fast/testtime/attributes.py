@@ -80,25 +80,30 @@ class AttributeFeatures:
                      for split in (self.query, self.gallery))
 
 
-def _check_runs(runs: Sequence[TrainedRun]) -> tuple[str, list[int], int]:
-    """The shared task, classes and orientation bins of the runs (ValueError otherwise)."""
+def check_attribute_runs(runs: Sequence[TrainedRun], task: str, name: str = "runs"
+                         ) -> tuple[list[int], int]:
+    """The classes and orientation bins shared by ``runs``, which must all be ``task``
+    runs ("camera" or "orientation") whose classifier was trained (a ``ce`` loss term) and
+    whose classes agree; ValueError naming ``name`` (e.g. the command-line option)
+    otherwise."""
+    if task not in ATTRIBUTE_TASKS:
+        raise ValueError(f"task must be one of {ATTRIBUTE_TASKS}, got {task!r}")
     if not runs:
-        raise ValueError("runs must hold at least one camera or orientation run, got none")
+        raise ValueError(f"{name} must hold at least one {task} run, got none")
     first = runs[0]
     for run in runs:
-        if run.task not in ATTRIBUTE_TASKS:
-            raise ValueError(f"{run.run_dir} was trained for the {run.task!r} task; camera and "
-                             "orientation models come from reid-fast train --task camera / "
-                             "--task orientation")
+        if run.task != task:
+            raise ValueError(f"{name}: {run.run_dir} was trained for the {run.task!r} task; "
+                             f"{task} models come from reid-fast train --task {task}")
         if "ce" not in parse_loss_spec(run.config.loss):
-            raise ValueError(f"{run.run_dir}: loss {run.config.loss!r} has no 'ce' term, so its "
-                             "classifier was not trained and cannot predict")
-        if (run.task, run.classes, run.config.orientation_bins) != (
-                first.task, first.classes, first.config.orientation_bins):
-            raise ValueError(f"{run.run_dir} ({run.task}, classes {run.classes}) does not match "
-                             f"{first.run_dir} ({first.task}, classes {first.classes}): fused "
-                             "attribute models need the same task and classes")
-    return first.task, list(first.classes), int(first.config.orientation_bins)
+            raise ValueError(f"{name}: {run.run_dir}: loss {run.config.loss!r} has no 'ce' term, "
+                             "so its classifier was not trained and cannot predict")
+        if (run.classes, run.config.orientation_bins) != (first.classes,
+                                                           first.config.orientation_bins):
+            raise ValueError(f"{name}: {run.run_dir} (classes {run.classes}) does not match "
+                             f"{first.run_dir} (classes {first.classes}): fused {task} models "
+                             "need the same classes")
+    return list(first.classes), int(first.config.orientation_bins)
 
 
 @torch.no_grad()
@@ -126,7 +131,7 @@ def _model_outputs(run: TrainedRun, records: Sequence[ImageRecord], scales: tupl
     return torch.nn.functional.normalize(total, dim=1), logits
 
 
-def extract_attributes(runs: Sequence[TrainedRun], dataset: ReidDataset, *,
+def extract_attributes(runs: Sequence[TrainedRun], task: str, dataset: ReidDataset, *,
                        scales: Sequence[float] = (1.0,), device: torch.device | str = "cpu",
                        batch_size: int = 128, reader: Callable | None = None,
                        cache_key: Callable[[Sequence[ImageRecord]], str | None] | None = None,
@@ -136,8 +141,9 @@ def extract_attributes(runs: Sequence[TrainedRun], dataset: ReidDataset, *,
     known.
 
     Args:
-        runs: one or more :class:`TrainedRun` of the same task and classes, models on
-            ``device``.
+        runs: one or more :class:`TrainedRun` of ``task`` with the same classes, models on
+            ``device`` (:func:`check_attribute_runs`).
+        task: "camera" or "orientation".
         dataset: its query and gallery records are used, in order (every image must be
             readable: ValueError naming the first that is not).
         scales: test-time scales of each run's training size (summed, as the seed sums
@@ -148,7 +154,7 @@ def extract_attributes(runs: Sequence[TrainedRun], dataset: ReidDataset, *,
     Returns:
         :class:`AttributeFeatures` on ``device``.
     """
-    task, classes, bins = _check_runs(runs)
+    classes, bins = check_attribute_runs(runs, task)
     scales = check_scales(scales)
     device = torch.device(device)
     splits, accuracy = {}, []

@@ -24,7 +24,7 @@ SAMPLES = {"query": [0, 7, 29], "gallery": [0, 101, 337]}
 def camera(camera_run, attribute_cache):
     trained = load_run(camera_run)
     dataset, reader, key = evaluation_data(trained.config)
-    features = extract_attributes([trained], dataset, reader=reader, cache_key=key,
+    features = extract_attributes([trained], "camera", dataset, reader=reader, cache_key=key,
                                   cache_dir=str(attribute_cache), progress=False)
     return trained, dataset, reader, key, features
 
@@ -33,8 +33,8 @@ def camera(camera_run, attribute_cache):
 def orientation(orientation_run, attribute_cache):
     trained = load_run(orientation_run)
     dataset, reader, key = evaluation_data(trained.config)
-    features = extract_attributes([trained], dataset, reader=reader, cache_key=key,
-                                  cache_dir=str(attribute_cache), progress=False)
+    features = extract_attributes([trained], "orientation", dataset, reader=reader,
+                                  cache_key=key, cache_dir=str(attribute_cache), progress=False)
     return trained, dataset, features
 
 
@@ -104,7 +104,7 @@ def test_orientation_accuracy_is_a_hand_count(orientation):
 
 def test_two_runs_of_one_task_are_fused(camera, attribute_cache):
     trained, dataset, reader, key, single = camera
-    twice = extract_attributes([trained, trained], dataset, reader=reader, cache_key=key,
+    twice = extract_attributes([trained, trained], "camera", dataset, reader=reader, cache_key=key,
                                cache_dir=str(attribute_cache), progress=False)
     for split in ("query", "gallery"):
         one, two = getattr(single, split), getattr(twice, split)
@@ -118,7 +118,7 @@ def test_two_runs_of_one_task_are_fused(camera, attribute_cache):
 
 def test_scales_are_summed(camera, attribute_cache):
     trained, dataset, reader, key, _ = camera
-    scaled = extract_attributes([trained], dataset, scales=(1.0, 1.25), reader=reader,
+    scaled = extract_attributes([trained], "camera", dataset, scales=(1.0, 1.25), reader=reader,
                                 cache_key=key, cache_dir=str(attribute_cache), progress=False)
     height, width = trained.image_size
     sizes = [(height, width), (round(height * 1.25), round(width * 1.25))]
@@ -167,11 +167,15 @@ def test_predicted_cameras(camera):
 def test_bad_runs(run, camera_run, orientation_run, camera, orientation):
     _, dataset, reader, key, _ = camera
     options = {"reader": reader, "cache_key": key, "progress": False}
-    with pytest.raises(ValueError, match="'identity' task"):
-        extract_attributes([load_run(run)], dataset, **options)
-    with pytest.raises(ValueError, match="same task and classes"):
-        extract_attributes([load_run(camera_run), load_run(orientation_run)], dataset, **options)
-    with pytest.raises(ValueError, match="at least one"):
-        extract_attributes([], dataset, **options)
+    with pytest.raises(ValueError, match="runs: .* was trained for the 'identity' task; camera "
+                                         "models come from reid-fast train --task camera"):
+        extract_attributes([load_run(run)], "camera", dataset, **options)
+    with pytest.raises(ValueError, match="'orientation' task; camera models"):
+        extract_attributes([load_run(camera_run), load_run(orientation_run)], "camera", dataset,
+                           **options)
+    with pytest.raises(ValueError, match="runs must hold at least one orientation run"):
+        extract_attributes([], "orientation", dataset, **options)
+    with pytest.raises(ValueError, match="task must be one of"):
+        extract_attributes([load_run(camera_run)], "identity", dataset, **options)
     with pytest.raises(ValueError, match="need camera models, these are orientation models"):
         orientation[2].predicted_cameras(0.5)

@@ -197,12 +197,18 @@ def test_bad_options(run, camera_run, roots, tmp_path, capsys):
     assert not (tmp_path / "c" / "track2.txt").exists()
 
 
-@pytest.mark.xfail(strict=True, reason="library: the error for an identity run given to "
-                   "--camera-model does not name the option (reid_fast/testtime/attributes.py "
-                   "_check_runs)")
-def test_identity_run_as_camera_model_names_the_option(run, roots, tmp_path, capsys):
+def test_wrong_attribute_runs_are_refused_before_any_extraction(run, camera_run, orientation_run,
+                                                                roots, tmp_path, capsys):
     capsys.readouterr()
     assert pipeline.main([str(run), "--data", str(roots["A"]), "--no-progress", "--pictures", "0",
-                          "--output", str(tmp_path), "--recipe", "aicity2020",
+                          "--output", str(tmp_path / "a"), "--recipe", "aicity2020",
                           "--camera-model", str(run)]) == 2
     assert "--camera-model" in one_error_line(capsys)
+    # Swapped models: each option names the task it needs.
+    assert pipeline.main([str(run), "--data", str(roots["A"]), "--no-progress", "--pictures", "0",
+                          "--output", str(tmp_path / "b"), "--recipe", "voc",
+                          "--camera-model", str(orientation_run),
+                          "--orientation-model", str(camera_run)]) == 2
+    line = one_error_line(capsys)
+    assert line.startswith("error: --camera-model: ") and "'orientation' task" in line
+    assert not any((tmp_path / "b").glob("*.npz"))
