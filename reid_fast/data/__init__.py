@@ -33,7 +33,7 @@ from .samplers import (
     build_sampler,
 )
 from .synthetic import SyntheticConfig, SyntheticVehicles
-from .tasks import TASKS, TaskLabels, orientation_bin, task_labels
+from .tasks import TASKS, TaskLabels, mirror_keeps_class, orientation_bin, task_labels
 
 __all__ = [
     "LAYOUTS",
@@ -57,6 +57,7 @@ __all__ = [
     "load_dataset",
     "load_datasets",
     "merge_datasets",
+    "mirror_keeps_class",
     "orientation_bin",
     "relabel",
     "task_labels",

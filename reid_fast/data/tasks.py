@@ -28,6 +28,15 @@ DEFAULT_ORIENTATION_BINS = 36
 MAX_ORIENTATION_BINS = 360
 
 
+def mirror_keeps_class(task: str) -> bool:
+    """Whether a horizontally mirrored image keeps its class for ``task``: True for
+    identities and cameras; False for orientation (a mirror turns a left side, 90 degrees,
+    into a right side, 270), so orientation training and evaluation use no flips."""
+    if task not in TASKS:
+        raise ValueError(f"task must be one of {TASKS}, got {task!r}")
+    return task != "orientation"
+
+
 def orientation_bin(degrees: float, bins: int = DEFAULT_ORIENTATION_BINS) -> int:
     """The bin of an orientation: ``floor((degrees mod 360) / (360 / bins))``, an int in
     0..bins-1. Bin 0 is [0, 360/bins) (with 36 bins: 0-9 degrees -> 0, 10 -> 1, 359 -> 35,

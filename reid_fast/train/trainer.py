@@ -30,7 +30,7 @@ from ..atomic import write_text
 from ..augment import AugmentConfig, EvalTransform, TrainAugment
 from ..data.loader import BatchLoader
 from ..data.samplers import PKSampler, build_sampler
-from ..data.tasks import task_labels
+from ..data.tasks import mirror_keeps_class, task_labels
 from ..eval.classification import ClassificationMetrics, evaluate_classification
 from ..eval.embeddings import evaluate_features, extract_features
 from ..losses import build_loss
@@ -167,7 +167,8 @@ class Trainer:
         size = tuple(int(v) for v in cfg.image_size)
         self.augment = TrainAugment(AugmentConfig(
             size=size, pad=cfg.pad, random_resized_crop=cfg.random_resized_crop,
-            flip_p=cfg.flip_p, erasing_p=cfg.erasing_p, color_jitter=cfg.color_jitter,
+            flip_p=cfg.flip_p if mirror_keeps_class(cfg.task) else 0.0,
+            erasing_p=cfg.erasing_p, color_jitter=cfg.color_jitter,
             autoaugment_p=cfg.autoaugment_p))
         self.eval_transform = EvalTransform(size)
         # Per-rank generator of the augmentation parameters (saved in checkpoints).
@@ -185,7 +186,8 @@ class Trainer:
         cfg = self.cfg
         if cfg.task != "identity":
             print(f"task {cfg.task}: {self.num_classes} classes from {len(self.labels)} training "
-                  f"images", flush=True)
+                  f"images" + ("" if mirror_keeps_class(cfg.task) else
+                               "; no horizontal flips (a mirror changes the class)"), flush=True)
         if self.data.left_out:
             print(f"  left out {self.data.left_out} training images without a {cfg.task} label",
                   flush=True)
@@ -265,7 +267,8 @@ class Trainer:
         classifier on those whose class for the task is known."""
         model = self.ema.module if self.ema is not None else self.model
         common = dict(device=self.device, batch_size=self.cfg.eval_batch_size,
-                      flip=self.cfg.flip_test, autocast_dtype=self.autocast_dtype,
+                      flip=self.cfg.flip_test and mirror_keeps_class(self.cfg.task),
+                      autocast_dtype=self.autocast_dtype,
                       channels_last=self.cfg.channels_last, progress=self.show)
         if self.cfg.task != "identity":
             return self._evaluate_classification(label, model, common)

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from reid_fast.data.records import ImageRecord, relabel
-from reid_fast.data.tasks import TASKS, orientation_bin, task_labels
+from reid_fast.data.tasks import TASKS, mirror_keeps_class, orientation_bin, task_labels
 
 
 def _record(pid: int = 1, camid: int = 1, **attrs: int) -> ImageRecord:
@@ -93,3 +93,10 @@ def test_tasks_and_empty_records():
     for task in TASKS:
         empty = task_labels([], task)
         assert empty.labels.dtype == np.int64 and empty.labels.shape == (0,) and empty.classes == []
+
+
+def test_only_orientation_changes_under_a_mirror():
+    assert mirror_keeps_class("identity") and mirror_keeps_class("camera")
+    assert not mirror_keeps_class("orientation")
+    with pytest.raises(ValueError, match="task must be one of"):
+        mirror_keeps_class("colour")

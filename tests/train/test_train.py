@@ -130,7 +130,9 @@ def test_camera_and_orientation_models_train_and_report_accuracy(tmp_path, task)
         test_values = [r.camid for r in data.query + data.gallery]
         assert classes == list(range(1, 9))
         assert "each batch takes classes more than once" in result.stdout
+        assert "no horizontal flips" not in result.stdout
     else:
+        assert "no horizontal flips (a mirror changes the class)" in result.stdout
         classes = sorted({r.attrs["orientation"] // 30 for r in data.train})
         test_values = [r.attrs["orientation"] // 30 for r in data.query + data.gallery]
     saved = torch.load(run / "model.pt", weights_only=True)
