@@ -55,8 +55,8 @@ from .postprocess import add_feature_options, post_config
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = _common.parser("pipeline", "extract -> fuse -> post-process -> re-rank -> evaluate -> "
-                                "submit, with the ablation table")
+    p = _common.parser("pipeline", "extract -> fuse -> recipe (basic, aicity2020, voc) -> "
+                                "evaluate -> submit, with the ablation table")
     p.add_argument("runs", nargs="+", help="run folders of reid-fast train (several = fusion)")
     p.add_argument("--data", default="", help="dataset root (default: the first run's synthetic "
                                               "test set, written in the AICity layout)")
