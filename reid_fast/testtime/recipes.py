@@ -64,7 +64,8 @@ def aicity2020_chain(features: FeatureSet, *, query_pixels: np.ndarray, gallery_
     step. Steps without their model are skipped: without camera models no camera
     penalty, camera clusters or ntop; without orientation models no direction penalty
     (with them but no camera models, the direction term applies to every query, as the
-    seed does for queries of unknown camera).
+    seed does for queries of unknown camera). A step whose weight is 0 (``track_weight``,
+    ``query_eps``, ``cluster_weight``, ``ntop`` / ``ntop_weight``) is skipped too.
 
     Args:
         features: L2-normalised identity features; ``gallery.tracks`` are the gallery
