@@ -1,8 +1,11 @@
-"""Re-ID models without torchvision: ResNet (IBN-a), SE-ResNeXt, DenseNet and a small CPU
-ResNet as backbones; avg / max / avgmax / GeM pooling; BNNeck and class-block heads.
+"""Re-ID models without torchvision: ResNet (IBN-a), ResNeXt, SE-ResNeXt, Res2Net,
+EfficientNet, DenseNet and a small CPU ResNet as backbones; avg / max / avgmax / GeM
+pooling; BNNeck and class-block heads.
 
-Backbone state-dict keys are torchvision's, so ImageNet weights load from a local file
-with :func:`load_pretrained` (or ``build_model(..., pretrained=path)``).
+Backbone state-dict keys are torchvision's (the authors' for Res2Net and SE-ResNeXt), so
+ImageNet weights load from a local file with :func:`load_pretrained` (or
+``build_model(..., pretrained=path)``), or are downloaded and checked with
+``pretrained="imagenet"`` (:func:`fetch_imagenet_weights`).
 """
 
 from __future__ import annotations
@@ -16,11 +19,14 @@ from .builder import (
     register_backbone,
 )
 from .densenet import DenseNet, densenet121
+from .efficientnet import EfficientNet, MBConv, efficientnet_b4
 from .heads import HEADS, BNNeckHead, ClassBlockHead, build_head
+from .imagenet import IMAGENET_WEIGHTS, ImagenetWeights, fetch_imagenet_weights
 from .output import ModelOutput
 from .pooling import POOLS, AvgMaxPool, AvgPool, GeM, MaxPool, build_pooling
-from .pretrained import backbone_state_dict, load_pretrained
+from .pretrained import IMAGENET, backbone_state_dict, load_pretrained
 from .reid_model import ReidModel
+from .res2net import Bottle2neck, res2net101_26w_4s
 from .resnet import (
     IBN,
     BasicBlock,
@@ -32,6 +38,9 @@ from .resnet import (
     resnet50,
     resnet101,
     resnet_small,
+    resnext101_32x8d,
+    resnext101_32x16d,
+    resnext101_64x4d,
     se_resnext101_32x4d,
 )
 
@@ -40,16 +49,22 @@ __all__ = [
     "BACKBONES",
     "Backbone",
     "HEADS",
+    "IMAGENET",
+    "IMAGENET_WEIGHTS",
     "POOLS",
     "IBN",
     "AvgMaxPool",
     "AvgPool",
     "BNNeckHead",
     "BasicBlock",
+    "Bottle2neck",
     "Bottleneck",
     "ClassBlockHead",
     "DenseNet",
+    "EfficientNet",
     "GeM",
+    "ImagenetWeights",
+    "MBConv",
     "MaxPool",
     "ModelOutput",
     "ReidModel",
@@ -61,12 +76,18 @@ __all__ = [
     "build_model",
     "build_pooling",
     "densenet121",
+    "efficientnet_b4",
+    "fetch_imagenet_weights",
     "load_pretrained",
     "register_backbone",
+    "res2net101_26w_4s",
     "resnet101",
     "resnet18",
     "resnet34",
     "resnet50",
     "resnet_small",
+    "resnext101_32x16d",
+    "resnext101_32x8d",
+    "resnext101_64x4d",
     "se_resnext101_32x4d",
 ]

@@ -10,7 +10,7 @@ from typing import Any, Callable
 from torch import nn
 
 from ..registry import Registry
-from . import densenet, resnet
+from . import densenet, efficientnet, res2net, resnet
 from .heads import build_head
 from .pooling import build_pooling
 from .pretrained import load_pretrained
@@ -53,6 +53,11 @@ for _name, _factory, _ibn in (
     ("resnet50", resnet.resnet50, True),
     ("resnet101", resnet.resnet101, True),
     ("se_resnext101_32x4d", resnet.se_resnext101_32x4d, False),
+    ("resnext101_32x8d", resnet.resnext101_32x8d, False),
+    ("resnext101_32x16d", resnet.resnext101_32x16d, False),
+    ("resnext101_64x4d", resnet.resnext101_64x4d, False),
+    ("res2net101_26w_4s", res2net.res2net101_26w_4s, False),
+    ("efficientnet_b4", efficientnet.efficientnet_b4, False),
     ("densenet121", densenet.densenet121, False),
 ):
     register_backbone(_name, ibn=_ibn)(_factory)
@@ -102,9 +107,11 @@ def build_model(
         last_stride: 1 (re-ID default: last stage keeps its resolution) or 2.
         ibn: IBN-a ResNet.
         pretrained: local checkpoint loaded into the backbone with
-            :func:`load_pretrained` (a warning lists missing / unexpected keys).
+            :func:`load_pretrained` (a warning lists missing / unexpected keys), or
+            ``"imagenet"``: ``arch``'s published ImageNet weights, downloaded into the
+            cache on first use (:func:`reid_fast.models.imagenet.fetch_imagenet_weights`).
         backbone_options: extra backbone arguments (``resnet_small``: ``widths``,
-            ``layers``).
+            ``layers``; ``efficientnet_b4``: ``stochastic_depth_prob``).
 
     The model's ``config`` holds these arguments except ``pretrained``, so
     ``build_model(**model.config)`` rebuilds the architecture.
@@ -120,7 +127,7 @@ def build_model(
                     ibn=ibn, **backbone_options),
     )
     if pretrained is not None:
-        missing, unexpected = load_pretrained(model, pretrained)
+        missing, unexpected = load_pretrained(model, pretrained, arch=arch)
         if missing or unexpected:
             warnings.warn(
                 f"{os.fspath(pretrained)!r} into {arch}: {len(missing)} backbone keys not in the "

@@ -1,4 +1,5 @@
-"""Loading ImageNet (or earlier re-ID) weights from a local checkpoint into a backbone."""
+"""Loading ImageNet (or earlier re-ID) weights from a checkpoint into a backbone: a local
+file, or ``"imagenet"`` for the published weights (:mod:`reid_fast.models.imagenet`)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,11 @@ from typing import Mapping
 import torch
 from torch import nn
 
+from .imagenet import fetch_imagenet_weights
 from .reid_model import ReidModel
+
+IMAGENET = "imagenet"
+"""The ``pretrained`` value that loads the backbone's published ImageNet weights."""
 
 # Classifier prefixes of torchvision (ResNet fc, DenseNet classifier) and pretrainedmodels.
 _CLASSIFIER_PREFIXES = ("fc.", "classifier.", "last_linear.")
@@ -59,9 +64,14 @@ def backbone_state_dict(state: Mapping[str, torch.Tensor]) -> dict[str, torch.Te
     }
 
 
-def load_pretrained(module: nn.Module, path: str | os.PathLike[str]) -> tuple[list[str], list[str]]:
+def load_pretrained(module: nn.Module, path: str | os.PathLike[str], *,
+                    arch: str | None = None) -> tuple[list[str], list[str]]:
     """Copy the weights of checkpoint ``path`` into ``module``'s backbone (``module``
     itself when it is a bare backbone), in place.
+
+    ``path`` = ``"imagenet"``: the published ImageNet weights of ``arch`` (default: the
+    ``arch`` of a :class:`ReidModel` built by ``build_model``), downloaded and checked by
+    :func:`~reid_fast.models.imagenet.fetch_imagenet_weights` on first use.
 
     The file is read with ``torch.load(path, map_location="cpu", weights_only=True)`` and
     may hold a raw state dict or one under ``"state_dict"`` / ``"model"``; keys go through
@@ -75,10 +85,20 @@ def load_pretrained(module: nn.Module, path: str | os.PathLike[str]) -> tuple[li
 
     Raises:
         FileNotFoundError: ``path`` does not exist.
+        ConnectionError: ``"imagenet"`` and the download failed (the machine looks
+            offline; the message says how to pass a local file).
         TypeError: the file holds no state dict.
         ValueError: no key matches (wrong architecture), or a matching key's shape differs
-            (the message names the key and both shapes).
+            (the message names the key and both shapes); ``"imagenet"`` without a known
+            ``arch``, or for one without published weights.
     """
+    if isinstance(path, str) and path == IMAGENET:
+        if arch is None and isinstance(module, ReidModel):
+            arch = module.config.get("arch")
+        if arch is None:
+            raise ValueError('pretrained="imagenet" needs arch= (the module is not a '
+                             "ReidModel built by build_model)")
+        path = fetch_imagenet_weights(arch)
     path = os.fspath(path)
     if not os.path.isfile(path):
         raise FileNotFoundError(f"pretrained weights not found: {path!r}")

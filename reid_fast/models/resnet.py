@@ -1,5 +1,6 @@
 """ResNet backbones (He et al. 2016), with the IBN-a option (Pan et al. 2018), ResNeXt
-grouped bottlenecks (Xie et al. 2017) and squeeze-excitation (Hu et al. 2018).
+grouped bottlenecks (Xie et al. 2017) and squeeze-excitation (Hu et al. 2018). The trunk
+(:class:`ResNet`) also carries the Res2Net bottleneck (``res2net.py``).
 
 State-dict keys are torchvision's (``conv1``, ``bn1``, ``layer1.0.conv1``,
 ``layer1.0.downsample.0`` ...) so ImageNet weights load from a local file; IBN-a splits a
@@ -10,7 +11,7 @@ classifier: ``forward`` returns the last stage's feature map.
 
 from __future__ import annotations
 
-from typing import Sequence, Union
+from typing import Any, Callable, Mapping, Sequence
 
 import torch
 from torch import nn
@@ -36,17 +37,21 @@ class IBN(nn.Module):
 
 
 class SEModule(nn.Module):
-    """Squeeze-excitation: channel gates sigmoid(fc2(relu(fc1(global average)))), the two
-    fully connected layers written as 1x1 convolutions with bias."""
+    """Squeeze-excitation: channel gates sigmoid(fc2(act(fc1(global average)))), the two
+    fully connected layers (``channels`` -> ``hidden`` -> ``channels``) written as 1x1
+    convolutions with bias; ``activation`` builds ``act`` (ReLU in SENet, SiLU in
+    EfficientNet). ``forward``: (B, channels, H, W) -> the same shape."""
 
-    def __init__(self, channels: int, reduction: int) -> None:
+    def __init__(self, channels: int, hidden: int, *,
+                 activation: Callable[[], nn.Module] = nn.ReLU) -> None:
         super().__init__()
-        self.fc1 = nn.Conv2d(channels, channels // reduction, kernel_size=1)
-        self.fc2 = nn.Conv2d(channels // reduction, channels, kernel_size=1)
+        self.fc1 = nn.Conv2d(channels, hidden, kernel_size=1)
+        self.activation = activation()
+        self.fc2 = nn.Conv2d(hidden, channels, kernel_size=1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         gate = x.mean(dim=(2, 3), keepdim=True)
-        gate = torch.sigmoid(self.fc2(torch.relu(self.fc1(gate))))
+        gate = torch.sigmoid(self.fc2(self.activation(self.fc1(gate))))
         return x * gate
 
 
@@ -81,7 +86,8 @@ class BasicBlock(nn.Module):
         self.bn1 = _norm(planes, ibn)
         self.conv2 = nn.Conv2d(planes, planes, 3, padding=1, bias=False)
         self.bn2 = nn.BatchNorm2d(planes)
-        self.se_module = None if se_reduction is None else SEModule(planes, se_reduction)
+        self.se_module = None if se_reduction is None else SEModule(planes,
+                                                                    planes // se_reduction)
         self.downsample = downsample
         self.relu = nn.ReLU(inplace=True)
 
@@ -121,7 +127,8 @@ class Bottleneck(nn.Module):
         self.bn2 = nn.BatchNorm2d(width)
         self.conv3 = nn.Conv2d(width, out_channels, 1, bias=False)
         self.bn3 = nn.BatchNorm2d(out_channels)
-        self.se_module = None if se_reduction is None else SEModule(out_channels, se_reduction)
+        self.se_module = (None if se_reduction is None
+                          else SEModule(out_channels, out_channels // se_reduction))
         self.downsample = downsample
         self.relu = nn.ReLU(inplace=True)
 
@@ -135,19 +142,20 @@ class Bottleneck(nn.Module):
         return self.relu(out + identity)
 
 
-Block = Union[type[BasicBlock], type[Bottleneck]]
-
-
 class ResNet(nn.Module):
     """ResNet trunk: 7x7/2 stem convolution, 3x3/2 max pooling, four stages.
 
     Args:
-        block: :class:`BasicBlock` or :class:`Bottleneck`.
+        block: :class:`BasicBlock`, :class:`Bottleneck` or another block class with an
+            ``expansion`` and their constructor ``(inplanes, planes, stride=1,
+            downsample=None, *, groups, base_width, ibn, se_reduction, **block_options)``
+            (Res2Net's ``Bottle2neck``).
         layers: blocks per stage (4 ints >= 1).
         widths: ``planes`` of each stage (4 ints); the stem has ``widths[0]`` channels.
         groups, base_width: ResNeXt cardinality and width per group (1, 64 = ResNet).
         ibn: IBN-a in the first normalisation of every block of stages 1-3.
         se_reduction: squeeze-excitation reduction in every block (None = no SE).
+        block_options: further keyword arguments of every block (Res2Net's ``scale``).
         last_stride: stride of stage 4, 1 or 2 (1 keeps stage 3's resolution).
         stem_pool_ceil: stem max pooling without padding and with ceil_mode (the Cadene
             ``pretrainedmodels`` SENets) instead of torchvision's padding 1.
@@ -159,7 +167,7 @@ class ResNet(nn.Module):
 
     def __init__(
         self,
-        block: Block,
+        block: type[nn.Module],
         layers: Sequence[int],
         *,
         widths: Sequence[int] = (64, 128, 256, 512),
@@ -169,6 +177,7 @@ class ResNet(nn.Module):
         se_reduction: int | None = None,
         last_stride: int = 2,
         stem_pool_ceil: bool = False,
+        block_options: Mapping[str, Any] | None = None,
     ) -> None:
         super().__init__()
         layers, widths = tuple(layers), tuple(widths)
@@ -189,7 +198,7 @@ class ResNet(nn.Module):
         strides = (1, 2, 2, last_stride)
         for stage, (planes, blocks, stride) in enumerate(zip(widths, layers, strides)):
             options = dict(groups=groups, base_width=base_width, ibn=ibn and stage < 3,
-                           se_reduction=se_reduction)
+                           se_reduction=se_reduction, **(block_options or {}))
             out = planes * block.expansion
             downsample = None
             if stride != 1 or inplanes != out:
@@ -234,6 +243,25 @@ def se_resnext101_32x4d(*, last_stride: int = 2) -> ResNet:
     2048 output channels."""
     return ResNet(Bottleneck, (3, 4, 23, 3), groups=32, base_width=4, se_reduction=16,
                   last_stride=last_stride, stem_pool_ceil=True)
+
+
+def resnext101_32x8d(*, last_stride: int = 2) -> ResNet:
+    """ResNeXt-101 32x8d (32 groups of width 8, 3-4-23-3), torchvision's; 2048 output
+    channels."""
+    return ResNet(Bottleneck, (3, 4, 23, 3), groups=32, base_width=8, last_stride=last_stride)
+
+
+def resnext101_32x16d(*, last_stride: int = 2) -> ResNet:
+    """ResNeXt-101 32x16d (32 groups of width 16, 3-4-23-3), the architecture of the
+    weakly supervised Instagram model (Mahajan et al. 2018, ``resnext101_32x16d_wsl``);
+    2048 output channels."""
+    return ResNet(Bottleneck, (3, 4, 23, 3), groups=32, base_width=16, last_stride=last_stride)
+
+
+def resnext101_64x4d(*, last_stride: int = 2) -> ResNet:
+    """ResNeXt-101 64x4d (64 groups of width 4, 3-4-23-3), torchvision's; 2048 output
+    channels."""
+    return ResNet(Bottleneck, (3, 4, 23, 3), groups=64, base_width=4, last_stride=last_stride)
 
 
 def resnet_small(

@@ -180,7 +180,7 @@ def test_ibn_forward_matches_hand_normalisation():
 
 def test_se_module_matches_hand_computation():
     torch.manual_seed(1)
-    se = SEModule(4, reduction=2)
+    se = SEModule(4, 2)
     x = torch.randn(2, 4, 3, 3)
     got = se(x).detach().numpy()
     w1 = se.fc1.weight.detach().numpy()[:, :, 0, 0]
@@ -198,14 +198,16 @@ def test_basic_block_rejects_resnext_options():
         BasicBlock(8, 8, groups=32, base_width=4)
 
 
-@pytest.mark.parametrize("arch", ["resnet50", "resnet101", "se_resnext101_32x4d", "densenet121"])
+@pytest.mark.parametrize("arch", ["resnet50", "resnet101", "se_resnext101_32x4d", "densenet121",
+                                  "resnext101_32x8d", "resnext101_32x16d", "resnext101_64x4d",
+                                  "res2net101_26w_4s", "efficientnet_b4"])
 def test_feature_map_size_and_last_stride_of_big_nets(arch):
     with torch.device("meta"):
         sizes = {}
         for last_stride in (1, 2):
             model = build_model(arch, 0, last_stride=last_stride).eval()
             sizes[last_stride] = tuple(model.backbone(torch.empty(2, 3, 256, 128)).shape)
-    channels = 1024 if arch == "densenet121" else 2048
+    channels = {"densenet121": 1024, "efficientnet_b4": 1792}.get(arch, 2048)
     assert sizes[2] == (2, channels, 8, 4)  # stride 32
     assert sizes[1] == (2, channels, 16, 8)  # stride 16
 
