@@ -53,12 +53,12 @@ for _name, _factory, _ibn in (
     ("resnet50", resnet.resnet50, True),
     ("resnet101", resnet.resnet101, True),
     ("se_resnext101_32x4d", resnet.se_resnext101_32x4d, False),
+    ("densenet121", densenet.densenet121, False),
     ("resnext101_32x8d", resnet.resnext101_32x8d, False),
     ("resnext101_32x16d", resnet.resnext101_32x16d, False),
     ("resnext101_64x4d", resnet.resnext101_64x4d, False),
     ("res2net101_26w_4s", res2net.res2net101_26w_4s, False),
     ("efficientnet_b4", efficientnet.efficientnet_b4, False),
-    ("densenet121", densenet.densenet121, False),
 ):
     register_backbone(_name, ibn=_ibn)(_factory)
 

@@ -48,6 +48,16 @@ def random_state(module: nn.Module, seed: int) -> dict[str, torch.Tensor]:
             for k, v in module.state_dict().items()}
 
 
+def small(arch: str) -> nn.Module:
+    """A narrow, shallow net with the key layout of ``arch`` (the same classes)."""
+    if arch == "resnext":
+        return ResNet(Bottleneck, (1, 1, 2, 1), widths=(16, 16, 32, 32), groups=4,
+                      base_width=8)
+    if arch == "res2net":
+        return ResNet(Bottle2neck, (1, 2, 1, 1), widths=(16, 16, 32, 32), base_width=26)
+    return EfficientNet(0.25, 0.5)
+
+
 def test_new_archs_are_registered():
     assert set(NEW_ARCHS) <= set(ARCHS)
 
@@ -166,43 +176,50 @@ def test_efficientnet_last_stride_moves_only_the_last_downsampling_stage():
     assert strides[1] == [1, 2, 2, 2, 1, 1, 1]
 
 
-@pytest.mark.parametrize("arch", ["res2net101_26w_4s", "efficientnet_b4"])
-def test_real_forward_and_backward(arch):
+def test_real_forward_of_res2net_and_efficientnet():
     torch.manual_seed(0)
-    model = build_model(arch, 5, last_stride=1)
-    x = torch.randn(2, 3, 64, 64)
-    out = model.train()(x)
-    out.logits.sum().backward()
-    assert out.logits.shape == (2, 5) and torch.isfinite(out.logits).all()
-    first = next(model.backbone.parameters())
-    assert first.grad is not None and first.grad.abs().sum() > 0
-    with torch.no_grad():
-        emb = model.eval()(x)
-    assert emb.shape == (2, model.backbone.out_channels) and torch.isfinite(emb).all()
-
-
-def test_bottle2neck_matches_hand_composition():
-    torch.manual_seed(0)
-    for first in (False, True):
-        downsample = nn.Sequential(nn.Conv2d(16, 16, 1, bias=False), nn.BatchNorm2d(16))
-        block = Bottle2neck(16, 4, downsample=downsample if first else None,
-                            base_width=32, scale=4).eval()  # width 4 * 32 // 64 = 2
-        x = torch.randn(2, 16, 5, 5)
+    x = torch.randn(1, 3, 64, 64)
+    for arch, channels in (("res2net101_26w_4s", 2048), ("efficientnet_b4", 1792)):
+        model = build_model(arch, 5).eval()
         with torch.no_grad():
-            got = block(x)
-            s = torch.split(torch.relu(block.bn1(block.conv1(x))), 2, dim=1)
-            branch = [lambda t, i=i: torch.relu(block.bns[i](block.convs[i](t)))
-                      for i in range(3)]
-            if first:  # every split on its own, the last one average-pooled
-                y = [branch[0](s[0]), branch[1](s[1]), branch[2](s[2]),
-                     nn.functional.avg_pool2d(s[3], 3, stride=1, padding=1)]
-            else:  # hierarchical: each split adds the previous output
-                y1 = branch[0](s[0])
-                y2 = branch[1](s[1] + y1)
-                y = [y1, y2, branch[2](s[2] + y2), s[3]]
-            expected = block.bn3(block.conv3(torch.cat(y, dim=1)))
-            expected = torch.relu(expected + (downsample(x) if first else x))
-        torch.testing.assert_close(got, expected)
+            emb = model(x)
+        assert emb.shape == (1, channels) and torch.isfinite(emb).all()
+
+
+@pytest.mark.parametrize("arch", ["res2net", "efficientnet"])
+def test_small_variants_train(arch):
+    torch.manual_seed(0)
+    net = small(arch).train()
+    out = net(torch.randn(2, 3, 64, 64))
+    assert out.shape == (2, 128 if arch == "res2net" else 320, 2, 2)
+    out.square().mean().backward()
+    assert all(p.grad is not None for p in net.parameters())
+
+
+@pytest.mark.parametrize("first", [False, True], ids=["hierarchical", "stage-first"])
+def test_bottle2neck_matches_hand_composition(first):
+    torch.manual_seed(0)
+    downsample = nn.Sequential(nn.Conv2d(16, 16, 1, bias=False), nn.BatchNorm2d(16))
+    block = Bottle2neck(16, 4, downsample=downsample if first else None,
+                        base_width=32, scale=4).eval()  # width 4 * 32 // 64 = 2
+    x = torch.randn(2, 16, 5, 5)
+
+    def branch(i: int, t: torch.Tensor) -> torch.Tensor:
+        return torch.relu(block.bns[i](block.convs[i](t)))
+
+    with torch.no_grad():
+        got = block(x)
+        s = torch.split(torch.relu(block.bn1(block.conv1(x))), 2, dim=1)
+        if first:  # every split on its own, the last one average-pooled
+            y = [branch(0, s[0]), branch(1, s[1]), branch(2, s[2]),
+                 nn.functional.avg_pool2d(s[3], 3, stride=1, padding=1)]
+        else:  # hierarchical: each split adds the previous output
+            y1 = branch(0, s[0])
+            y2 = branch(1, s[1] + y1)
+            y = [y1, y2, branch(2, s[2] + y2), s[3]]
+        expected = block.bn3(block.conv3(torch.cat(y, dim=1)))
+        expected = torch.relu(expected + (downsample(x) if first else x))
+    torch.testing.assert_close(got, expected)
 
 
 def test_bottle2neck_rejects_resnet_options():
@@ -245,16 +262,6 @@ def test_efficientnet_stochastic_depth_schedule_and_errors():
         EfficientNet(1.0, 1.0, stochastic_depth_prob="0.2")
     with pytest.raises(ValueError, match="last_stride"):
         build_model("efficientnet_b4", 3, last_stride=4)
-
-
-def small(arch: str) -> nn.Module:
-    """A narrow, shallow net with the key layout of ``arch`` (the same classes)."""
-    if arch == "resnext":
-        return ResNet(Bottleneck, (1, 1, 2, 1), widths=(16, 16, 32, 32), groups=4,
-                      base_width=8)
-    if arch == "res2net":
-        return ResNet(Bottle2neck, (1, 2, 1, 1), widths=(16, 16, 32, 32), base_width=26)
-    return EfficientNet(0.25, 0.5)
 
 
 @pytest.mark.parametrize("arch, classifier", [

@@ -178,9 +178,13 @@ def test_ibn_forward_matches_hand_normalisation():
     np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-5)
 
 
-def test_se_module_matches_hand_computation():
+@pytest.mark.parametrize("activation, by_hand", [
+    (nn.ReLU, lambda v: np.maximum(v, 0)),
+    (nn.SiLU, lambda v: v / (1 + np.exp(-v))),  # EfficientNet's
+])
+def test_se_module_matches_hand_computation(activation, by_hand):
     torch.manual_seed(1)
-    se = SEModule(4, 2)
+    se = SEModule(4, 2, activation=activation)
     x = torch.randn(2, 4, 3, 3)
     got = se(x).detach().numpy()
     w1 = se.fc1.weight.detach().numpy()[:, :, 0, 0]
@@ -189,7 +193,7 @@ def test_se_module_matches_hand_computation():
     b2 = se.fc2.bias.detach().numpy()
     xn = x.numpy().astype(np.float64)
     squeezed = xn.mean((2, 3))  # (2, 4)
-    gate = 1 / (1 + np.exp(-(np.maximum(squeezed @ w1.T + b1, 0) @ w2.T + b2)))
+    gate = 1 / (1 + np.exp(-(by_hand(squeezed @ w1.T + b1) @ w2.T + b2)))
     np.testing.assert_allclose(got, xn * gate[:, :, None, None], rtol=1e-5, atol=1e-6)
 
 
