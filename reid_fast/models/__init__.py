@@ -34,6 +34,12 @@ from .resnet import (
     resnet_small,
     se_resnext101_32x4d,
 )
+from .vit import (
+    VisionTransformer,
+    resize_pos_embed,
+    vit_base_patch16,
+    vit_small_patch16,
+)
 
 __all__ = [
     "ARCHS",
@@ -55,6 +61,7 @@ __all__ = [
     "ReidModel",
     "ResNet",
     "SEModule",
+    "VisionTransformer",
     "backbone_state_dict",
     "build_backbone",
     "build_head",
@@ -68,5 +75,8 @@ __all__ = [
     "resnet34",
     "resnet50",
     "resnet_small",
+    "resize_pos_embed",
     "se_resnext101_32x4d",
+    "vit_base_patch16",
+    "vit_small_patch16",
 ]

@@ -10,7 +10,7 @@ from typing import Any, Callable
 from torch import nn
 
 from ..registry import Registry
-from . import densenet, resnet
+from . import densenet, resnet, vit
 from .heads import build_head
 from .pooling import build_pooling
 from .pretrained import load_pretrained
@@ -54,6 +54,8 @@ for _name, _factory, _ibn in (
     ("resnet101", resnet.resnet101, True),
     ("se_resnext101_32x4d", resnet.se_resnext101_32x4d, False),
     ("densenet121", densenet.densenet121, False),
+    ("vit_small_patch16", vit.vit_small_patch16, False),
+    ("vit_base_patch16", vit.vit_base_patch16, False),
 ):
     register_backbone(_name, ibn=_ibn)(_factory)
 
