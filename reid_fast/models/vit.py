@@ -7,8 +7,10 @@ State-dict keys are timm's (``patch_embed.proj``, ``cls_token``, ``pos_embed``,
 ``blocks.N.norm1`` / ``attn.qkv`` / ``attn.proj`` / ``norm2`` / ``mlp.fc1`` / ``mlp.fc2``,
 ``norm``), so timm's ImageNet ``vit_*_patch16_224`` weights load; a checkpoint's
 ``pos_embed`` of another (square) grid is resized on load with :func:`resize_pos_embed`.
-The backbones have no classifier: ``forward`` returns the class token as a (B, D, 1, 1)
-map, so every pooling is the identity on it and the heads work unchanged.
+The backbones have no classifier: ``forward`` returns the class token (TransReID's global
+feature) as a (B, D, 1, 1) map, so the heads work unchanged; build them with ``pool="avg"``
+(or ``"max"``): both are the identity on it, while ``"avgmax"`` doubles it and ``"gem"``
+clamps it at its eps (dropping the negative half of a LayerNorm output).
 """
 
 from __future__ import annotations
@@ -220,9 +222,9 @@ class VisionTransformer(nn.Module):
         self.register_load_state_dict_pre_hook(_resize_loaded_pos_embed)
 
     def _init_weights(self) -> None:
-        """timm / TransReID: truncated N(0, 0.02^2) tokens, position and side embeddings
-        and Linear weights, zero Linear biases, LayerNorm 1 / 0; the patch convolution
-        keeps PyTorch's default."""
+        """timm / TransReID: N(0, 0.02^2) class token, position and side embeddings and
+        Linear weights (``trunc_normal_`` at its default bounds +-2, i.e. 100 std), zero
+        Linear biases, LayerNorm 1 / 0; the patch convolution keeps PyTorch's default."""
         for param in (self.cls_token, self.pos_embed, self.camera_embed, self.view_embed):
             if param is not None:
                 nn.init.trunc_normal_(param, std=0.02)
