@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import math
 from contextlib import contextmanager
-from typing import Any, Iterator, Sequence
+from typing import Any, Iterator, MutableMapping, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -173,8 +173,9 @@ class VisionTransformer(nn.Module):
 
     ``out_channels`` = D. ``grid_size``: the (rows, columns) of ``image_size``.
     Loading a state dict whose ``pos_embed`` has another square grid (timm's 14 x 14 at
-    224) resizes it to ``grid_size`` first (a load-state-dict pre-hook); a non-square
-    other grid is left to ``load_state_dict``'s size-mismatch error.
+    224) resizes it to ``grid_size`` first (:meth:`adapt_state_dict`, a load-state-dict
+    pre-hook); a non-square other grid is left to ``load_state_dict``'s size-mismatch
+    error.
     """
 
     def __init__(
@@ -235,6 +236,23 @@ class VisionTransformer(nn.Module):
             elif isinstance(m, nn.LayerNorm):
                 nn.init.ones_(m.weight)
                 nn.init.zeros_(m.bias)
+
+    def adapt_state_dict(self, state: MutableMapping[str, Any], prefix: str = ""
+                         ) -> MutableMapping[str, Any]:
+        """In place, and returned: a ``prefix + "pos_embed"`` entry of another square
+        grid (timm's 14 x 14 at 224) resized to ``grid_size`` with
+        :func:`resize_pos_embed`; every other entry, and a ``pos_embed`` of this shape or
+        of a non-square grid, left as is. ``load_state_dict`` calls it (a pre-hook); a
+        loader that checks shapes before ``load_state_dict`` calls it first."""
+        key = prefix + "pos_embed"
+        loaded = state.get(key)
+        if not isinstance(loaded, torch.Tensor) or loaded.shape == self.pos_embed.shape:
+            return state
+        if loaded.dim() == 3 and loaded.shape[0] == 1 and loaded.shape[2] == self.out_channels:
+            tokens = loaded.shape[1] - 1
+            if tokens >= 1 and math.isqrt(tokens) ** 2 == tokens:
+                state[key] = resize_pos_embed(loaded, self.grid_size)
+        return state
 
     @contextmanager
     def side_info(self, cameras: torch.Tensor | None = None,
@@ -303,16 +321,9 @@ class VisionTransformer(nn.Module):
 
 def _resize_loaded_pos_embed(module: VisionTransformer, state_dict: dict[str, Any], prefix: str,
                              *args: Any) -> None:
-    """Load-state-dict pre-hook: a ``pos_embed`` of another square grid is resized to
-    ``module.grid_size`` in the state dict being loaded (a copy ``load_state_dict`` made)."""
-    key = prefix + "pos_embed"
-    loaded = state_dict.get(key)
-    if not isinstance(loaded, torch.Tensor) or loaded.shape == module.pos_embed.shape:
-        return
-    if loaded.dim() == 3 and loaded.shape[0] == 1 and loaded.shape[2] == module.out_channels:
-        tokens = loaded.shape[1] - 1
-        if tokens >= 1 and math.isqrt(tokens) ** 2 == tokens:
-            state_dict[key] = resize_pos_embed(loaded, module.grid_size)
+    """Load-state-dict pre-hook: :meth:`VisionTransformer.adapt_state_dict` on the copy
+    of the state dict ``load_state_dict`` is loading."""
+    module.adapt_state_dict(state_dict, prefix)
 
 
 def _check_last_stride(last_stride: int) -> None:

@@ -16,7 +16,9 @@ from torch import nn
 
 from reid_fast.models import (
     ModelOutput,
+    ReidModel,
     VisionTransformer,
+    build_head,
     build_model,
     build_pooling,
     resize_pos_embed,
@@ -247,15 +249,32 @@ def test_a_224_state_dict_loads_into_a_256_model():
     assert state["pos_embed"].shape == (1, 197, 32)  # the caller's dict is left alone
 
 
+def tiny_reid_model(**options) -> ReidModel:
+    backbone = tiny_vit(**options)
+    return ReidModel(backbone, build_pooling("avg"), build_head("bnneck", 32, 4)).eval()
+
+
 def test_a_224_state_dict_loads_into_a_reid_model_at_256():
     # ReidModel.load_state_dict reaches the backbone's hook with the "backbone." prefix.
-    state = timm_layout_state_dict(384, 12, 6)
-    model = build_model("vit_small_patch16", 0, image_size=(256, 256))
+    state = timm_layout_state_dict(32, 1, 2)
+    model = tiny_reid_model(image_size=(256, 256))
     result = model.load_state_dict({f"backbone.{k}": v for k, v in state.items()
                                     if not k.startswith("head.")}, strict=False)
     assert all(not k.startswith("backbone.") for k in result.missing_keys)
     assert torch.equal(model.backbone.pos_embed.detach(),
                        resize_pos_embed(state["pos_embed"], (16, 16)))
+
+
+def test_adapt_state_dict_for_loaders_that_check_shapes_first():
+    state = timm_layout_state_dict(32, 1, 2)
+    net = tiny_vit(image_size=(64, 48))  # 4 x 3 patches
+    pos = state["pos_embed"]
+    adapted = net.adapt_state_dict(dict(state))
+    assert torch.equal(adapted["pos_embed"], resize_pos_embed(pos, (4, 3)))
+    assert all(adapted[k] is state[k] for k in state if k != "pos_embed")
+    same = {"backbone.pos_embed": net.pos_embed.detach()}
+    assert net.adapt_state_dict(same, "backbone.")["backbone.pos_embed"] is same[
+        "backbone.pos_embed"]
 
 
 def test_a_non_square_grid_of_another_size_is_a_size_mismatch():
@@ -310,14 +329,16 @@ def test_sie_adds_the_weighted_rows_to_every_token():
 
 
 def test_sie_through_reid_model():
-    model = build_model("vit_small_patch16", 4, image_size=(64, 64), num_cameras=2).eval()
-    images = torch.randn(2, 3, 64, 64)
+    model = tiny_reid_model(num_cameras=2)
+    images = torch.randn(2, 3, 32, 32)
+    cameras = torch.tensor([0, 1])
     with torch.no_grad():
         plain = model(images)
-        with model.backbone.side_info(cameras=torch.tensor([0, 1])):
+        with model.backbone.side_info(cameras=cameras):
             with_cameras = model(images)
-    assert with_cameras.shape == plain.shape == (2, 384)
-    assert not torch.allclose(with_cameras, plain)
+        expected = model.head(model.backbone(images, cameras=cameras)[:, :, 0, 0])
+    assert with_cameras.shape == plain.shape == (2, 32)
+    assert not torch.allclose(with_cameras, plain) and torch.equal(with_cameras, expected)
 
 
 def test_sie_errors():
@@ -344,8 +365,11 @@ def test_sie_errors():
 # ---------------------------------------------------------------------------------------
 
 def test_build_model_with_a_vit():
-    model = build_model("vit_small_patch16", 5, image_size=(64, 64), stride_size=12)
-    assert model.backbone.grid_size == (5, 5) and model.embedding_dim == 384
+    model = build_model("vit_small_patch16", 5, image_size=(64, 64), stride_size=12,
+                        num_cameras=3, num_views=2, sie_coef=1.5)
+    backbone = model.backbone
+    assert backbone.grid_size == (5, 5) and model.embedding_dim == 384
+    assert (backbone.num_cameras, backbone.num_views, backbone.sie_coef) == (3, 2, 1.5)
     images = torch.randn(2, 3, 64, 64)
     out = model.train()(images)
     assert isinstance(out, ModelOutput) and out.logits.shape == (2, 5)
