@@ -36,7 +36,8 @@ def test_add_lookup_replace_remove():
 def test_the_built_ins_are_registered_in_order():
     assert tuple(BACKBONES)[: len(ARCHS)] == ARCHS == (
         "resnet_small", "resnet18", "resnet34", "resnet50", "resnet101", "se_resnext101_32x4d",
-        "densenet121")
+        "densenet121", "resnext101_32x8d", "resnext101_32x16d", "resnext101_64x4d",
+        "res2net101_26w_4s", "efficientnet_b4", "vit_small_patch16", "vit_base_patch16")
     assert tuple(LOSS_KINDS)[: len(LOSSES)] == LOSSES == (
         "ce", "triplet", "circle", "instance", "arcface", "cosface")
     # veri before aicity-sim: a VeRi root written with orientations has a train_label.xml

@@ -43,6 +43,12 @@ from .resnet import (
     resnext101_64x4d,
     se_resnext101_32x4d,
 )
+from .vit import (
+    VisionTransformer,
+    resize_pos_embed,
+    vit_base_patch16,
+    vit_small_patch16,
+)
 
 __all__ = [
     "ARCHS",
@@ -70,6 +76,7 @@ __all__ = [
     "ReidModel",
     "ResNet",
     "SEModule",
+    "VisionTransformer",
     "backbone_state_dict",
     "build_backbone",
     "build_head",
@@ -89,5 +96,8 @@ __all__ = [
     "resnext101_32x16d",
     "resnext101_32x8d",
     "resnext101_64x4d",
+    "resize_pos_embed",
     "se_resnext101_32x4d",
+    "vit_base_patch16",
+    "vit_small_patch16",
 ]

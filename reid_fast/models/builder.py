@@ -10,7 +10,7 @@ from typing import Any, Callable
 from torch import nn
 
 from ..registry import Registry
-from . import densenet, efficientnet, res2net, resnet
+from . import densenet, efficientnet, res2net, resnet, vit
 from .heads import build_head
 from .pooling import build_pooling
 from .pretrained import load_pretrained
@@ -59,6 +59,8 @@ for _name, _factory, _ibn in (
     ("resnext101_64x4d", resnet.resnext101_64x4d, False),
     ("res2net101_26w_4s", res2net.res2net101_26w_4s, False),
     ("efficientnet_b4", efficientnet.efficientnet_b4, False),
+    ("vit_small_patch16", vit.vit_small_patch16, False),
+    ("vit_base_patch16", vit.vit_base_patch16, False),
 ):
     register_backbone(_name, ibn=_ibn)(_factory)
 

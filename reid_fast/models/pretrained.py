@@ -16,8 +16,9 @@ from .reid_model import ReidModel
 IMAGENET = "imagenet"
 """The ``pretrained`` value that loads the backbone's published ImageNet weights."""
 
-# Classifier prefixes of torchvision (ResNet fc, DenseNet classifier) and pretrainedmodels.
-_CLASSIFIER_PREFIXES = ("fc.", "classifier.", "last_linear.")
+# Classifier prefixes of torchvision (ResNet fc, DenseNet classifier), pretrainedmodels and
+# timm (ViT head).
+_CLASSIFIER_PREFIXES = ("fc.", "classifier.", "last_linear.", "head.")
 # pretrainedmodels (Cadene) SENets keep the stem in a "layer0" Sequential.
 _CADENE_RENAMES = (("layer0.conv1.", "conv1."), ("layer0.bn1.", "bn1."))
 # Old torchvision DenseNet checkpoints: "denselayer1.norm.1.weight" -> "denselayer1.norm1.weight".
@@ -105,6 +106,9 @@ def load_pretrained(module: nn.Module, path: str | os.PathLike[str], *,
     target = module.backbone if isinstance(module, ReidModel) else module
     loaded = torch.load(path, map_location="cpu", weights_only=True)
     state = backbone_state_dict(_unwrap(loaded, path))
+    adapt = getattr(target, "adapt_state_dict", None)
+    if adapt is not None:  # e.g. a ViT resizes position embeddings of another input size
+        state = adapt(dict(state))
     expected = target.state_dict()
     matched = [k for k in state if k in expected]
     if not matched:
