@@ -51,6 +51,7 @@ from ..testtime.recipes import RECIPES, aicity2020_chain, voc_chain
 from ..testtime.run_model import load_run
 from ..viz.reports import heatmap_report, pick_queries, ranked_list_report
 from . import _common
+from .extract import add_testtime_options, testtime_arguments
 from .postprocess import add_feature_options, post_config
 
 
@@ -62,9 +63,7 @@ def build_parser() -> argparse.ArgumentParser:
                                               "test set, written in the AICity layout)")
     p.add_argument("--layout", default="auto", help="layout of --data")
     p.add_argument("--output", default="chain", help="folder for every output")
-    p.add_argument("--scales", type=float, nargs="+", default=[1.0, 1.125],
-                   help="test-time scales (each applied to the original image)")
-    p.add_argument("--no-flip", action="store_true", help="no flip test-time augmentation")
+    add_testtime_options(p, [1.0, 1.125])
     p.add_argument("--weights", type=float, nargs="+", default=None, help="fusion weights")
     p.add_argument("--recipe", choices=RECIPES, default="basic",
                    help="post-processing recipe (default basic)")
@@ -149,26 +148,28 @@ def pipeline(args: argparse.Namespace) -> None:
     progress = not args.no_progress
     rows: list[AblationRow] = []
 
-    def extract(run, scales, flip):
-        return extract_dataset(run.model, dataset, image_size=run.image_size, scales=scales,
-                               flip=flip, device=device, batch_size=args.batch_size,
-                               cache_dir=run.config.cache_dir or None, progress=progress,
-                               meta={"model": str(run.run_dir)})
+    def extract(run, **testtime):
+        return extract_dataset(run.model, dataset, image_size=run.image_size,
+                               **{**testtime_arguments(args), **testtime}, device=device,
+                               batch_size=args.batch_size, cache_dir=run.config.cache_dir or None,
+                               progress=progress, meta={"model": str(run.run_dir)})
 
     def plain_row(step, features, seconds):
         rows.append(AblationRow(step, evaluate_distances(distances_for(features, device=device),
                                                          features), seconds))
 
     start = time.perf_counter()
-    plain_row("baseline: model 1, one scale, no flip", extract(trained[0], [1.0], False),
+    plain_row("baseline: model 1, one scale, no flip",
+              extract(trained[0], scales=[1.0], flip=False, crops=None),
               time.perf_counter() - start)
     sets = []
     for number, run in enumerate(trained, start=1):
         start = time.perf_counter()
-        sets.append(extract(run, args.scales, not args.no_flip))
+        sets.append(extract(run))
         save_features(sets[-1], output / f"features_model{number}.npz")
         if number == 1:
-            tta = ("flip + " if not args.no_flip else "") + f"scales {args.scales}"
+            tta = (("flip + " if not args.no_flip else "") + f"{args.tta} scales {args.scales}"
+                   + (" + crops" if args.crops else ""))
             plain_row(f"+ test-time augmentation ({tta})", sets[0], time.perf_counter() - start)
     features = sets[0]
     if len(sets) > 1:
