@@ -70,6 +70,9 @@ def format_summary(summary: dict) -> str:
 
 
 def train(args) -> int | None:
+    """Train the configured run and print its summary; with ``--print-config`` print the
+    resolved configuration instead. Returns 2 (after one ``error:`` line) when
+    ``--tensorboard`` lacks the tensorboard package, else None (exit code 0)."""
     cfg = _resume_config(args) if args.resume else config_from_args(args)
     if args.print_config:
         print(json.dumps(cfg.to_dict(), indent=2), flush=True)

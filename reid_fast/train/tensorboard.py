@@ -26,13 +26,10 @@ def tensorboard_available() -> bool:
 
 
 def flat_scalars(record: dict[str, Any], prefix: str = "") -> dict[str, float]:
-    """The numbers of a metrics record, nested keys joined by ``/`` (``parts/ce``,
-    ``plain/mAP``); ``step`` and ``epoch`` (the x axis), strings, booleans and None are
-    left out."""
+    """The numbers of a metrics record, nested keys joined by ``/`` after ``prefix``
+    (``parts/ce``, ``plain/mAP``); strings, booleans and None are left out."""
     out: dict[str, float] = {}
     for key, value in record.items():
-        if not prefix and key in ("step", "epoch"):
-            continue
         if isinstance(value, dict):
             out.update(flat_scalars(value, f"{prefix}{key}/"))
         elif isinstance(value, (int, float)) and not isinstance(value, bool):
@@ -64,7 +61,8 @@ class ScalarLog:
         if step is None:
             return
         group = "eval/" if "eval" in record else "train/"
-        for name, value in flat_scalars(record, group).items():
+        values = {k: v for k, v in record.items() if k not in ("step", "epoch")}  # the x axis
+        for name, value in flat_scalars(values, group).items():
             self.writer.add_scalar(name, value, step)
 
     def close(self) -> None:
