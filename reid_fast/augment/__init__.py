@@ -8,12 +8,13 @@ the same batch on every device).
 - :class:`TrainAugment` / :class:`AugmentConfig` / :class:`EvalTransform`: what the
   trainer and the feature extractor call.
 - Geometry: :func:`pad_crop`, :func:`hflip` (both through :func:`pad_crop_flip`),
-  :func:`resized_crop`, :func:`resize` and their random forms; :func:`rotate`,
+  :func:`resized_crop`, :func:`resize` (bilinear or bicubic) and their random forms; :func:`rotate`,
   :func:`shear_x`, :func:`shear_y`, :func:`translate_x`, :func:`translate_y`,
   :func:`affine`.
 - Colour: :func:`color_jitter` and the adjust_* ops, RGB <-> HSV, :func:`autocontrast`,
   :func:`equalize`, :func:`posterize`, :func:`solarize`, :func:`invert`.
-- :class:`AutoAugment` with its fading probability; random erasing; normalisation.
+- :class:`AutoAugment` with its fading probability, drawn per sample or per batch;
+  random erasing; normalisation.
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ from .convert import IMAGENET_MEAN, IMAGENET_STD, normalize, to_float
 from .crop import pad_crop_flip
 from .erasing import erase, erase_with_noise, erasing_boxes, random_erasing
 from .geometry import (
+    INTERPOLATIONS,
     hflip,
     interpolate,
     pad_crop,
@@ -49,13 +51,15 @@ from .geometry import (
     resize,
     resized_crop,
 )
-from .pipeline import AugmentConfig, EvalTransform, TrainAugment
+from .pipeline import AUTOAUGMENT_DRAWS, AugmentConfig, EvalTransform, TrainAugment
 from .warp import affine, rotate, shear_x, shear_y, translate_x, translate_y
 
 __all__ = [
+    "AUTOAUGMENT_DRAWS",
     "IMAGENET_MEAN",
     "IMAGENET_POLICY",
     "IMAGENET_STD",
+    "INTERPOLATIONS",
     "OPS",
     "AugmentConfig",
     "AutoAugment",

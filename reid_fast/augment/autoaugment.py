@@ -1,7 +1,8 @@
 """AutoAugment-style policies, batched, with a probability that fades over training.
 
 A policy is a list of sub-policies; a sub-policy is a short sequence of
-``(op name, probability, level)``. Per sample: with probability ``p(progress)`` the
+``(op name, probability, level)``. Per sample (or, ``per_batch``, once for the whole
+batch, as the AICity 2020 winner's loader does): with probability ``p(progress)`` the
 policy is applied, i.e. one sub-policy is drawn uniformly and each of its ops is applied
 with its own probability, in order. ``p(progress) = p0 * (1 - progress)`` fades from p0
 at the start of training (progress 0) to 0 at the end (progress 1), the trick of the
@@ -152,7 +153,7 @@ def _check_policy(policy: Sequence[Sequence[Op]]) -> tuple[SubPolicy, ...]:
 
 
 class AutoAugment:
-    """A policy applied per sample with a probability that fades over training.
+    """A policy applied with a probability that fades over training.
 
     Args:
         p: probability p0 of applying the policy to a sample at progress 0.
@@ -160,6 +161,10 @@ class AutoAugment:
             default.
         fill: grey level in [0, 1] of the area uncovered by rotate / shear / translate
             (0.5, the mid grey of the original implementation).
+        per_batch: one draw decides for the whole batch whether the policy is applied
+            (the AICity 2020 winner: a batch is either all augmented or all plain);
+            False, one draw per sample. Either way each applied sample draws its own
+            sub-policy, op probabilities and directions.
     """
 
     def __init__(
@@ -167,10 +172,14 @@ class AutoAugment:
         p: float = 1.0,
         policy: Sequence[Sequence[Op]] = IMAGENET_POLICY,
         fill: float = 0.5,
+        per_batch: bool = False,
     ) -> None:
         self.p = validation.probability("p", p)
         self.policy = _check_policy(policy)
         self.fill = validation.probability("fill", fill)
+        if not isinstance(per_batch, bool):
+            raise TypeError(f"per_batch must be a bool; got {type(per_batch).__name__}")
+        self.per_batch = per_batch
 
     def probability(self, progress: float) -> float:
         """The probability of applying the policy at ``progress`` in [0, 1]."""
@@ -194,7 +203,8 @@ class AutoAugment:
         x = to_float(images)
         check_generator(generator)
         batch = x.shape[0]
-        applied = bernoulli(generator, batch, self.probability(progress))
+        draws = 1 if self.per_batch else batch
+        applied = bernoulli(generator, draws, self.probability(progress)).expand(batch)
         choice = torch.randint(len(self.policy), (batch,), generator=generator)
         out = None  # the caller's tensor is never written to: copied at the first change
         for slot in range(max(len(sub_policy) for sub_policy in self.policy)):

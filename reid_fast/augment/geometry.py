@@ -4,7 +4,7 @@ crop, each with a deterministic form (explicit per-sample parameters) and a rand
 
 Pad + crop and flip go through :func:`reid_fast.augment.crop.pad_crop_flip` (one gather
 of row windows for the whole batch); resizes through ``F.interpolate`` (bilinear,
-antialiased). Geometric ops keep the dtype: uint8 in, uint8 out.
+antialiased; bicubic on request). Geometric ops keep the dtype: uint8 in, uint8 out.
 """
 
 from __future__ import annotations
@@ -23,6 +23,9 @@ from ._validate import (
     per_sample,
 )
 from .crop import check_pad, pad_crop_flip
+
+INTERPOLATIONS = ("bilinear", "bicubic")
+"""The resampling filters of :func:`interpolate` (both antialiased when shrinking)."""
 
 RRC_ATTEMPTS = 10
 """Tries per sample to draw a box that fits before falling back to a central crop."""
@@ -75,43 +78,52 @@ def random_hflip(images: torch.Tensor, p: float, generator: torch.Generator) -> 
     return hflip(images, bernoulli(generator, images.shape[0], validation.probability("p", p)))
 
 
-def interpolate(images: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
-    """Resize a batch to ``size``: bilinear, antialiased when shrinking (PIL's filter and
+def interpolate(images: torch.Tensor, size: tuple[int, int], mode: str = "bilinear") -> torch.Tensor:
+    """Resize a batch to ``size``: bilinear (or ``mode="bicubic"``, PIL's ``BICUBIC`` and
+    the AICity 2020 winner's filter), antialiased when shrinking (PIL's filters and
     torchvision's default for tensors, ``F.interpolate(..., antialias=True)``).
 
     uint8 stays uint8 (rounded; on a CPU torch's vectorised uint8 kernel, elsewhere
-    through float32, which agree within one level), float32 stays float32. A batch
-    already at ``size`` comes back unchanged (as a copy).
+    through float32, which agree within one level), float32 stays float32 (bicubic
+    overshoot clamped to [0, 1], as PIL's 8-bit result is). A batch already at ``size``
+    comes back unchanged (as a copy).
     """
     check_images(images)
     size = validation.size_hw("size", size)
+    validation.one_of("mode", mode, INTERPOLATIONS)
     if images.dtype == torch.uint8 and images.device.type != "cpu":
         resized = F.interpolate(
             images.to(torch.float32),
             size=size,
-            mode="bilinear",
+            mode=mode,
             align_corners=False,
             antialias=True,
         )
         return resized.round_().clamp_(0, 255).to(torch.uint8)
-    return F.interpolate(images, size=size, mode="bilinear", align_corners=False, antialias=True)
+    resized = F.interpolate(images, size=size, mode=mode, align_corners=False, antialias=True)
+    if mode == "bicubic" and resized.is_floating_point():
+        resized = resized.clamp_(0.0, 1.0)
+    return resized
 
 
-def resize(images: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
-    """Resize every sample to ``size`` with :func:`interpolate` (bilinear, antialiased).
+def resize(images: torch.Tensor, size: tuple[int, int], mode: str = "bilinear") -> torch.Tensor:
+    """Resize every sample to ``size`` with :func:`interpolate` (``mode`` bilinear or
+    bicubic, antialiased).
 
     Args:
         images: (B, 3, H, W) uint8 or float32, any device.
         size: output (Ho, Wo).
+        mode: one of :data:`INTERPOLATIONS`.
 
     Returns:
         (B, 3, Ho, Wo) of the dtype of ``images``, same device, channels-last.
     """
-    return interpolate(images, size).contiguous(memory_format=torch.channels_last)
+    return interpolate(images, size, mode).contiguous(memory_format=torch.channels_last)
 
 
 def resized_crop(
-    images: torch.Tensor, boxes: Any, size: tuple[int, int], flipped: Any = False
+    images: torch.Tensor, boxes: Any, size: tuple[int, int], flipped: Any = False,
+    mode: str = "bilinear",
 ) -> torch.Tensor:
     """Crop a box from each sample, resize it to ``size`` with :func:`interpolate`, and
     mirror it left-right where ``flipped``.
@@ -127,6 +139,7 @@ def resized_crop(
             width >= 1.
         size: output (Ho, Wo).
         flipped: one bool or (B,) bools.
+        mode: the :func:`interpolate` filter, one of :data:`INTERPOLATIONS`.
 
     Returns:
         (B, 3, Ho, Wo) of the dtype of ``images``, same device, channels-last; exactly
@@ -153,7 +166,8 @@ def resized_crop(
         memory_format=torch.channels_last,
     )
     for b, (t, l, h, w) in enumerate(box.tolist()):
-        out[b : b + 1] = interpolate(images[b : b + 1, :, t : t + h, l : l + w], (out_h, out_w))
+        box = images[b : b + 1, :, t : t + h, l : l + w]
+        out[b : b + 1] = interpolate(box, (out_h, out_w), mode)
     return pad_crop_flip(out, 0, 0, flags, 0) if bool(flags.any()) else out
 
 

@@ -1,8 +1,9 @@
 """The training augmentation and the evaluation transform the trainer calls.
 
 Training, per batch on the batch's device: (uint8) -> float -> AutoAugment (faded) ->
-resize to ``size`` if needed -> pad + random crop, or random-resized crop -> horizontal
-flip -> colour jitter -> normalise -> random erasing.
+resize to ``size`` if needed (bilinear or bicubic) -> pad + random crop, or pad +
+random-resized crop back to ``size`` -> horizontal flip -> colour jitter -> normalise ->
+random erasing.
 
 Pad + crop + flip is one gather of row windows for the whole batch; a random-resized
 crop is one ``F.interpolate`` per sample. Only AutoAugment and colour jitter need float
@@ -17,6 +18,7 @@ from dataclasses import dataclass
 from typing import Sequence
 
 import torch
+import torch.nn.functional as F
 
 from .. import validation
 from ._batching import bernoulli
@@ -29,9 +31,11 @@ from .color import color_jitter
 from .convert import IMAGENET_MEAN, IMAGENET_STD, normalize
 from .crop import PAD_MODES, pad_crop_flip
 from .erasing import random_erasing
-from .geometry import random_resized_boxes, resize, resized_crop
+from .geometry import INTERPOLATIONS, random_resized_boxes, resize, resized_crop
 
 ERASING_VALUES = ("mean", "random")
+AUTOAUGMENT_DRAWS = ("sample", "batch")
+"""What one AutoAugment probability draw decides for: each sample, or the whole batch."""
 
 
 @dataclass(frozen=True)
@@ -40,16 +44,21 @@ class AugmentConfig:
 
     - ``size``: output (H, W).
     - ``pad``, ``pad_mode``: pad + random crop (``"constant"`` zeros or ``"reflect"``);
-      pad 0 disables it. Ignored when ``random_resized_crop`` is set.
-    - ``random_resized_crop``, ``rrc_scale``, ``rrc_ratio``: random-resized crop with
-      area fraction in ``rrc_scale`` and aspect (width / height) in ``rrc_ratio``.
+      pad 0 disables it.
+    - ``random_resized_crop``, ``rrc_scale``, ``rrc_ratio``: instead of the random crop,
+      pad by ``pad`` and take a random-resized crop of the padded (H + 2 pad, W + 2 pad)
+      image back to ``size``, with area fraction in ``rrc_scale`` and aspect (width /
+      height) in ``rrc_ratio`` (the AICity 2020 winner: pad 15, scale 0.75-1, ratio
+      3/4-4/3).
+    - ``interpolation``: resize filter, ``"bilinear"`` or ``"bicubic"`` (antialiased).
     - ``flip_p``: probability of a horizontal flip.
     - ``erasing_p``, ``erasing_area``, ``erasing_ratio``, ``erasing_value``: random
       erasing after normalisation; value ``"mean"`` writes the mean colour (0 after
       normalisation, as in the re-ID baseline code the AICity 2020 winner builds on),
       ``"random"`` standard normal noise per pixel (Zhong et al.).
     - ``color_jitter``: strength s -> brightness, contrast and saturation s, hue s / 4.
-    - ``autoaugment_p``: p0 of the ImageNet AutoAugment policy, faded to 0 over training.
+    - ``autoaugment_p``: p0 of the ImageNet AutoAugment policy, faded to 0 over training;
+      ``autoaugment_per``: one draw per ``"sample"`` or per ``"batch"``.
     - ``mean``, ``std``: normalisation (RGB, images in [0, 1]).
     """
 
@@ -68,6 +77,8 @@ class AugmentConfig:
     erasing_area: tuple[float, float] = (0.02, 0.4)
     erasing_ratio: tuple[float, float] = (0.3, 1 / 0.3)
     erasing_value: str = "mean"
+    interpolation: str = "bilinear"
+    autoaugment_per: str = "sample"
 
     def __post_init__(self) -> None:
         height, width = validation.size_hw("size", self.size)
@@ -93,6 +104,8 @@ class AugmentConfig:
         validation.interval("erasing_area", self.erasing_area, 0.0, 1.0)
         if validation.interval("erasing_ratio", self.erasing_ratio, 0.0, math.inf)[0] <= 0:
             raise ValueError(f"erasing_ratio must be positive; got {self.erasing_ratio}")
+        validation.one_of("interpolation", self.interpolation, INTERPOLATIONS)
+        validation.one_of("autoaugment_per", self.autoaugment_per, AUTOAUGMENT_DRAWS)
         if self.erasing_value not in ERASING_VALUES:
             raise ValueError(
                 f"erasing_value must be one of {ERASING_VALUES}; got {self.erasing_value!r}"
@@ -106,7 +119,10 @@ class TrainAugment:
         if not isinstance(config, AugmentConfig):
             raise TypeError(f"config must be an AugmentConfig; got {type(config).__name__}")
         self.config = config
-        self.autoaugment = AutoAugment(config.autoaugment_p) if config.autoaugment_p > 0 else None
+        self.autoaugment = None
+        if config.autoaugment_p > 0:
+            self.autoaugment = AutoAugment(config.autoaugment_p,
+                                           per_batch=config.autoaugment_per == "batch")
 
     def __call__(
         self, images: torch.Tensor, generator: torch.Generator, progress: float = 0.0,
@@ -157,13 +173,15 @@ class TrainAugment:
         config = self.config
         batch = images.shape[0]
         if tuple(images.shape[2:]) != config.size:
-            images = resize(images, config.size)
+            images = resize(images, config.size, config.interpolation)
         if config.random_resized_crop:
+            if config.pad:
+                images = F.pad(images, (config.pad,) * 4, mode=config.pad_mode)
             boxes = random_resized_boxes(
-                generator, batch, *config.size, config.rrc_scale, config.rrc_ratio
+                generator, batch, *images.shape[2:], config.rrc_scale, config.rrc_ratio
             )
             flipped = bernoulli(generator, batch, config.flip_p)
-            return resized_crop(images, boxes, config.size, flipped)
+            return resized_crop(images, boxes, config.size, flipped, config.interpolation)
         offsets = torch.randint(0, 2 * config.pad + 1, (2, batch), generator=generator)
         flipped = bernoulli(generator, batch, config.flip_p)
         if config.pad == 0 and not bool(flipped.any()):
@@ -177,6 +195,7 @@ class EvalTransform:
     Args:
         size: output (H, W).
         mean, std: normalisation (RGB, images in [0, 1]).
+        interpolation: resize filter, one of :data:`INTERPOLATIONS` (that of training).
     """
 
     def __init__(
@@ -184,8 +203,10 @@ class EvalTransform:
         size: tuple[int, int],
         mean: Sequence[float] = IMAGENET_MEAN,
         std: Sequence[float] = IMAGENET_STD,
+        interpolation: str = "bilinear",
     ) -> None:
         self.size = validation.size_hw("size", size)
+        self.interpolation = validation.one_of("interpolation", interpolation, INTERPOLATIONS)
         self.mean = validation.reals("mean", mean, 3)
         self.std = validation.reals("std", std, 3, positive=True)
 
@@ -198,14 +219,14 @@ class EvalTransform:
 
         Returns:
             (B, 3, *size) float32, normalised, on the device of ``images``, channels-last.
-            Resizing is bilinear with antialiasing (``F.interpolate(...,
+            Resizing is bilinear (or bicubic) with antialiasing (``F.interpolate(...,
             antialias=True)``, torchvision's default for tensors), in uint8 for uint8
             input.
         """
         check_images(images)
         x = images
         if tuple(x.shape[2:]) != self.size:
-            x = resize(x, self.size)
+            x = resize(x, self.size, self.interpolation)
         if flip:
             x = x.flip(3)
         return normalize(x, self.mean, self.std)

@@ -4,11 +4,14 @@ With no arguments it trains the small CPU ResNet on the built-in synthetic vehic
 (a few minutes on 2 CPU cores), evaluates it untrained, trained, and trained with
 k-reciprocal re-ranking, and prints a summary. Under ``torchrun --nproc_per_node N`` it
 trains with DistributedDataParallel. ``--resume RUN_DIR`` continues a run exactly.
+``--print-config`` prints the resolved configuration as JSON and exits; ``--smoke`` runs
+a few CPU steps of any configuration at a small size (``SMOKE_OVERRIDES``).
 """
 
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 from ..runs.config import (
@@ -18,6 +21,7 @@ from ..runs.config import (
     load_config_file,
     parse_args,
 )
+from ..train.tensorboard import TENSORBOARD_MISSING, tensorboard_available
 from ..train.trainer import Trainer
 from . import _common
 
@@ -65,8 +69,17 @@ def format_summary(summary: dict) -> str:
     return "\n".join(lines)
 
 
-def train(args) -> None:
+def train(args) -> int | None:
+    """Train the configured run and print its summary; with ``--print-config`` print the
+    resolved configuration instead. Returns 2 (after one ``error:`` line) when
+    ``--tensorboard`` lacks the tensorboard package, else None (exit code 0)."""
     cfg = _resume_config(args) if args.resume else config_from_args(args)
+    if args.print_config:
+        print(json.dumps(cfg.to_dict(), indent=2), flush=True)
+        return None
+    if cfg.tensorboard and not tensorboard_available():
+        print(f"error: {TENSORBOARD_MISSING}", file=sys.stderr, flush=True)
+        return 2
     summary = Trainer(cfg).run()
     if "evaluations" in summary:
         print(json.dumps(summary, indent=2) if args.json else format_summary(summary), flush=True)

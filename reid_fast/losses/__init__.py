@@ -22,7 +22,7 @@ from .combined import (
     parse_loss_spec,
     register_loss,
 )
-from .margin import ArcFace, CosFace
+from .margin import ArcFace, CosFace, SphereFace
 from .metric import TRIPLET_METRICS, CircleLoss, InstanceLoss, TripletLoss
 
 __all__ = [
@@ -40,6 +40,7 @@ __all__ = [
     "LossSpec",
     "LossTerm",
     "ReidLoss",
+    "SphereFace",
     "TripletLoss",
     "build_loss",
     "parse_loss_spec",

@@ -13,7 +13,7 @@ from torch import nn
 from .. import validation
 from ..registry import Registry
 from .classification import CrossEntropyLabelSmooth
-from .margin import ArcFace, CosFace
+from .margin import ArcFace, CosFace, SphereFace
 from .metric import CircleLoss, InstanceLoss, TripletLoss
 
 if TYPE_CHECKING:
@@ -39,6 +39,8 @@ class LossOptions:
     arc_margin: float = 0.5
     cos_scale: float = 30.0
     cos_margin: float = 0.35
+    sphere_margin: int = 4
+    sphere_lambda_min: float = 5.0
 
 
 LossFactory = Callable[[LossOptions], nn.Module]
@@ -87,13 +89,16 @@ for _name, _source, _build in (
      lambda o: ArcFace(o.feat_dim, o.num_classes, o.arc_scale, o.arc_margin)),
     ("cosface", "features",
      lambda o: CosFace(o.feat_dim, o.num_classes, o.cos_scale, o.cos_margin)),
+    ("sphereface", "features",
+     lambda o: SphereFace(o.feat_dim, o.num_classes, o.sphere_margin,
+                          lambda_min=o.sphere_lambda_min)),
 ):
     register_loss(_name, source=_source)(_build)
 
 LOSSES: tuple[str, ...] = tuple(LOSS_KINDS)
 """The built-in losses (:data:`LOSS_KINDS` also holds those users register). ``ce`` reads
-the model's logits; the others read its features (``arcface`` and ``cosface`` carry their
-own class weights)."""
+the model's logits; the others read its features (``arcface``, ``cosface`` and
+``sphereface`` carry their own class weights)."""
 
 LossSpec = Union[str, Mapping[str, float]]
 
@@ -121,8 +126,9 @@ class ReidLoss(nn.Module):
     ``(total, parts)``: the float32 scalar total (with its graph), and name -> the
     term's unweighted float32 scalar value, detached (no host synchronisation).
 
-    The module owns the terms' parameters (ArcFace / CosFace class weights): pass
-    ``loss.parameters()`` to the optimiser and move it with ``loss.to(device)``.
+    The module owns the terms' parameters (ArcFace / CosFace / SphereFace class
+    weights): pass ``loss.parameters()`` to the optimiser and move it with
+    ``loss.to(device)``.
     """
 
     def __init__(self, terms: Mapping[str, LossTerm]) -> None:
@@ -233,10 +239,11 @@ def build_loss(spec: LossSpec, *, num_classes: int, feat_dim: int, **options: An
         options: the other fields of :class:`LossOptions`: ``label_smoothing`` (epsilon
             of ``ce``), ``triplet_margin`` (batch-hard, Euclidean; None for the soft
             margin), ``circle_m`` / ``circle_gamma``, ``instance_gamma``, ``arc_scale`` /
-            ``arc_margin``, ``cos_scale`` / ``cos_margin``.
+            ``arc_margin``, ``cos_scale`` / ``cos_margin``, ``sphere_margin`` /
+            ``sphere_lambda_min``.
 
-    The returned module's parameters (those of arcface / cosface) live on the CPU:
-    move it to the model's device and give its parameters to the optimiser.
+    The returned module's parameters (those of arcface / cosface / sphereface) live on
+    the CPU: move it to the model's device and give its parameters to the optimiser.
     """
     built = LossOptions(num_classes=num_classes, feat_dim=feat_dim, **options)
     terms = {}

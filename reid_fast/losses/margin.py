@@ -1,9 +1,10 @@
-"""Additive-margin softmax losses with their own class weights: ArcFace and CosFace.
+"""Margin softmax losses with their own class weights: ArcFace, CosFace and SphereFace.
 
-Both hold a weight W of shape (num_classes, feat_dim) (a parameter the trainer adds to
-its optimiser) and compute ``cos(theta_ic) = <x_i / |x_i|, W_c / |W_c|>``; the target
-class's logit gets a margin, every logit is multiplied by the scale s, and the loss is
-the cross-entropy of those logits averaged over the batch.
+Each holds a weight W of shape (num_classes, feat_dim) (a parameter the trainer adds to
+its optimiser) and computes ``cos(theta_ic) = <x_i / |x_i|, W_c / |W_c|>``; the target
+class's logit gets a margin, every logit is multiplied by a scale (ArcFace and CosFace:
+a constant s; SphereFace: the feature norm |x_i|), and the loss is the cross-entropy of
+those logits averaged over the batch.
 
 ``forward(features, labels)``: features (B, feat_dim) float (any floating dtype), labels
 (B,) int64 in [0, num_classes), both on the device of the weight; returns a float32
@@ -21,6 +22,28 @@ from torch import nn
 
 from .. import validation
 from ._inputs import checked_float32, full_precision
+
+
+def class_cosines(features: torch.Tensor, labels: torch.Tensor, weight: torch.Tensor
+                  ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Checked float32 features (B, D), their cosines (B, C) with the class weights
+    ``weight`` (C, D), clamped to [-1, 1], and the (B, C) bool mask of each row's label
+    column. Call with autocast off."""
+    features = checked_float32(features, labels, "features")
+    if features.device != weight.device:
+        raise ValueError(
+            f"features must be on the device of the class weights "
+            f"({weight.device}); got {features.device}"
+        )
+    if features.shape[1] != weight.shape[1]:
+        raise ValueError(
+            f"features must have {weight.shape[1]} columns (feat_dim); "
+            f"got shape {tuple(features.shape)}"
+        )
+    cosine = F.normalize(features, dim=1) @ F.normalize(weight.float(), dim=1).T
+    cosine = cosine.clamp(-1.0, 1.0)
+    classes = torch.arange(weight.shape[0], device=labels.device)
+    return features, cosine, labels[:, None] == classes[None, :]
 
 
 class _NormalisedSoftmax(nn.Module):
@@ -42,21 +65,7 @@ class _NormalisedSoftmax(nn.Module):
         """(B, num_classes) float32 logits: ``s * target_cosine(cos)`` in each row's label
         column, ``s * cos`` elsewhere."""
         with full_precision(features.device):
-            features = checked_float32(features, labels, "features")
-            if features.device != self.weight.device:
-                raise ValueError(
-                    f"features must be on the device of the class weights "
-                    f"({self.weight.device}); got {features.device}"
-                )
-            if features.shape[1] != self.feat_dim:
-                raise ValueError(
-                    f"features must have {self.feat_dim} columns (feat_dim); "
-                    f"got shape {tuple(features.shape)}"
-                )
-            cosine = F.normalize(features, dim=1) @ F.normalize(self.weight.float(), dim=1).T
-            cosine = cosine.clamp(-1.0, 1.0)
-            classes = torch.arange(self.num_classes, device=labels.device)
-            is_target = labels[:, None] == classes[None, :]
+            _, cosine, is_target = class_cosines(features, labels, self.weight)
             return self.scale * torch.where(is_target, self.target_cosine(cosine), cosine)
 
     def forward(self, features: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
@@ -144,4 +153,79 @@ class CosFace(_NormalisedSoftmax):
         return (
             f"feat_dim={self.feat_dim}, num_classes={self.num_classes}, scale={self.scale}, "
             f"margin={self.margin}"
+        )
+
+
+class SphereFace(nn.Module):
+    """Angular softmax, A-softmax (Liu et al., "SphereFace: deep hypersphere embedding
+    for face recognition", CVPR 2017), with the annealing of the authors' code and of
+    the AICity 2020 winner's ``AngleLoss``.
+
+    ``psi(theta) = (-1)^k cos(m theta) - 2k`` with ``k = floor(m theta / pi)`` (k from the
+    detached angle), ``cos(m theta)`` the Chebyshev polynomial T_m of ``cos theta``. The
+    target logit is ``|x| (lambda cos theta + psi(theta)) / (1 + lambda)``, the others
+    ``|x| cos theta``; the classes' weights are normalised, the features are not.
+    ``lambda`` anneals with the training-mode call count n = 1, 2, ... (a buffer, so it
+    is checkpointed): ``lambda_n = max(lambda_min, lambda_base (1 + lambda_gamma n) ^
+    -lambda_power)``. The seed: m 4, lambda_base 1500, lambda_gamma 0.1, power 1,
+    lambda_min 5.
+
+    Args:
+        feat_dim: feature size D.
+        num_classes: number of classes C.
+        margin: the integer angle multiplier m >= 1 (1: plain normalised-weight softmax).
+        lambda_base, lambda_min, lambda_gamma, lambda_power: the annealing above
+            (lambda_base >= lambda_min >= 0, lambda_gamma >= 0, lambda_power >= 0).
+    """
+
+    def __init__(self, feat_dim: int, num_classes: int, margin: int = 4,
+                 lambda_base: float = 1500.0, lambda_min: float = 5.0,
+                 lambda_gamma: float = 0.1, lambda_power: float = 1.0) -> None:
+        super().__init__()
+        self.feat_dim = validation.integer("feat_dim", feat_dim, 1)
+        self.num_classes = validation.integer("num_classes", num_classes, 1)
+        self.margin = validation.integer("margin", margin, 1)
+        self.lambda_min = validation.real("lambda_min", lambda_min, 0.0)
+        self.lambda_base = validation.real("lambda_base", lambda_base, self.lambda_min)
+        self.lambda_gamma = validation.real("lambda_gamma", lambda_gamma, 0.0)
+        self.lambda_power = validation.real("lambda_power", lambda_power, 0.0)
+        self.weight = nn.Parameter(torch.empty(num_classes, feat_dim))
+        nn.init.xavier_uniform_(self.weight)
+        self.register_buffer("calls", torch.zeros((), dtype=torch.int64))
+
+    def annealed_lambda(self, calls: int | torch.Tensor) -> torch.Tensor:
+        """``max(lambda_min, lambda_base (1 + lambda_gamma calls) ^ -lambda_power)``,
+        float32 (a tensor on the device of ``calls`` when it is one)."""
+        calls = torch.as_tensor(calls, dtype=torch.float32)
+        value = self.lambda_base * (1.0 + self.lambda_gamma * calls) ** -self.lambda_power
+        return value.clamp_min(self.lambda_min)
+
+    def margin_logits(self, features: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        """(B, num_classes) float32 logits at the current call count (see the class doc);
+        does not advance it."""
+        with full_precision(features.device):
+            features, cosine, is_target = class_cosines(features, labels, self.weight)
+            # Chebyshev: T_0 = 1, T_{n+1} = 2 c T_n - T_{n-1}, started from T_{-1} = T_1 = c.
+            previous, cos_m_theta = cosine, torch.ones_like(cosine)
+            for _ in range(self.margin):
+                previous, cos_m_theta = cos_m_theta, 2.0 * cosine * cos_m_theta - previous
+            k = torch.floor(self.margin * torch.acos(cosine.detach()) / math.pi)
+            psi = (1.0 - 2.0 * torch.remainder(k, 2.0)) * cos_m_theta - 2.0 * k
+            lam = self.annealed_lambda(self.calls.clamp_min(1))
+            target = (lam * cosine + psi) / (1.0 + lam)
+            norms = features.norm(dim=1, keepdim=True)
+            return norms * torch.where(is_target, target, cosine)
+
+    def forward(self, features: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        if self.training:
+            self.calls += 1
+        logits = self.margin_logits(features, labels)
+        with full_precision(logits.device):
+            return F.cross_entropy(logits, labels)
+
+    def extra_repr(self) -> str:
+        return (
+            f"feat_dim={self.feat_dim}, num_classes={self.num_classes}, margin={self.margin}, "
+            f"lambda=max({self.lambda_min}, {self.lambda_base} (1 + {self.lambda_gamma} n)"
+            f"^-{self.lambda_power})"
         )

@@ -20,25 +20,31 @@ from typing import Any, Callable, Sequence
 
 from .. import validation
 from ..atomic import write_text
+from ..augment import AUTOAUGMENT_DRAWS, INTERPOLATIONS, AugmentConfig
 from ..data.formats import LAYOUTS
 from ..data.tasks import DEFAULT_ORIENTATION_BINS, MAX_ORIENTATION_BINS, TASKS
-from ..losses import LOSS_KINDS
+from ..losses import LOSS_KINDS, LossOptions
 from ..models import BACKBONES
 from ..ops.params import DEFAULT_RERANK, RerankParams
 from ..registry import import_plugins, plugin_reference
 
 
 def _opt(default: Any, section: str, help: str | Callable[[], str],
-         choices: tuple | Callable[[], tuple] | None = None, **kw: Any) -> Any:
-    """A field with its section, ``--help`` text and choices; help and choices may be
-    callables, evaluated when the parser is built (registries: what plugins added)."""
-    meta = {"section": section, "help": help, "choices": choices}
+         choices: tuple | Callable[[], tuple] | None = None, nargs: int | None = None,
+         **kw: Any) -> Any:
+    """A field with its section, ``--help`` text, choices and (lists) the number of
+    values its option takes (default: any); help and choices may be callables,
+    evaluated when the parser is built (registries: what plugins added)."""
+    meta = {"section": section, "help": help, "choices": choices, "nargs": nargs}
     if isinstance(default, (list, tuple)):
         return field(default_factory=lambda: list(default), metadata=meta, **kw)
     return field(default=default, metadata=meta, **kw)
 
 
 SECTIONS = ("data", "model", "loss", "augment", "optim", "train", "eval")
+
+_LOSS_DEFAULTS = LossOptions(num_classes=1, feat_dim=1)
+"""The losses' option defaults (one home: :class:`reid_fast.losses.LossOptions`)."""
 
 
 @dataclass
@@ -54,7 +60,7 @@ class TrainConfig:
     synthetic_train_ids: int = _opt(0, "data", "synthetic training identities (0 = dataset default)")
     synthetic_test_ids: int = _opt(0, "data", "synthetic test identities (0 = dataset default)")
     synthetic_seed: int = _opt(0, "data", "seed of the synthetic dataset")
-    image_size: list = _opt([64, 64], "data", "training image size H W")
+    image_size: list = _opt([64, 64], "data", "training image size H W", nargs=2)
     cache_dir: str = _opt("", "data", "image cache folder (default $REID_FAST_CACHE or "
                           "~/.cache/reid_fast)")
     sampler: str = _opt("pk", "data", "batch sampler", ("shuffle", "balanced", "pk"))
@@ -80,14 +86,36 @@ class TrainConfig:
                      f"ce=1,circle=0.5 ({', '.join(LOSS_KINDS)})")
     label_smoothing: float = _opt(0.1, "loss", "cross-entropy label smoothing")
     triplet_margin: float = _opt(0.3, "loss", "triplet margin (0 = soft margin)")
+    arc_scale: float = _opt(_LOSS_DEFAULTS.arc_scale, "loss", "ArcFace scale s (the AICity "
+                            "2020 winner's ArcLoss: 64)")
+    arc_margin: float = _opt(_LOSS_DEFAULTS.arc_margin, "loss", "ArcFace angular margin m "
+                             "(radians)")
+    sphere_margin: int = _opt(_LOSS_DEFAULTS.sphere_margin, "loss", "SphereFace (A-softmax) "
+                              "angle multiplier m")
+    sphere_lambda_min: float = _opt(_LOSS_DEFAULTS.sphere_lambda_min, "loss", "SphereFace: "
+                                    "floor of the annealed lambda, max(lambda_min, 1500 / (1 + "
+                                    "0.1 n)) at the n-th step")
     # augment
-    pad: int = _opt(4, "augment", "padding before the random crop")
-    random_resized_crop: bool = _opt(False, "augment", "random-resized crop instead of pad + crop")
+    pad: int = _opt(4, "augment", "padding before the random crop (or the random-resized crop)")
+    random_resized_crop: bool = _opt(False, "augment", "pad, then a random-resized crop back to "
+                                     "the image size, instead of pad + crop")
+    rrc_scale: list = _opt(list(AugmentConfig.rrc_scale), "augment", "random-resized crop: "
+                           "range of the area fraction", nargs=2)
+    rrc_ratio: list = _opt(list(AugmentConfig.rrc_ratio), "augment", "random-resized crop: "
+                           "range of the aspect ratio (width / height)", nargs=2)
+    interpolation: str = _opt(AugmentConfig.interpolation, "augment", "filter of the on-device "
+                              "resizes (the random-resized crop, batches not at the image size, "
+                              "evaluation); the image cache's decode-time resize stays PIL "
+                              "bilinear", INTERPOLATIONS)
     flip_p: float = _opt(0.5, "augment", "horizontal flip probability")
     erasing_p: float = _opt(0.5, "augment", "random erasing probability")
     color_jitter: float = _opt(0.0, "augment", "colour jitter strength")
     autoaugment_p: float = _opt(0.0, "augment", "initial AutoAugment probability, fading "
                                 "linearly to 0 over training")
+    autoaugment_per: str = _opt(AugmentConfig.autoaugment_per, "augment", "AutoAugment "
+                                "probability drawn once per sample, or once per batch (the AICity "
+                                "2020 winner: a batch is all augmented or all plain)",
+                                AUTOAUGMENT_DRAWS)
     # optim
     optimizer: str = _opt("adamw", "optim", "optimiser", ("sgd", "adamw"))
     lr: float = _opt(1e-3, "optim", "base learning rate (head)")
@@ -99,6 +127,8 @@ class TrainConfig:
     milestones: list = _opt([40, 70], "optim", "multi-step epochs")
     gamma: float = _opt(0.1, "optim", "multi-step factor")
     warmup_epochs: float = _opt(1.0, "optim", "linear warm-up length in epochs")
+    warmup_start: float = _opt(0.01, "optim", "learning-rate factor at the start of the "
+                               "warm-up (rising linearly to 1)")
     epochs: int = _opt(40, "optim", "training epochs")
     # train
     device: str = _opt("auto", "train", "device: auto (CUDA when available), cpu, cuda, cuda:N")
@@ -110,6 +140,11 @@ class TrainConfig:
     output: str = _opt("runs", "train", "folder that receives the run folder")
     name: str = _opt("", "train", "run folder name (default: timestamp)")
     resume: str = _opt("", "train", "run folder or checkpoint to resume exactly")
+    finetune: str = _opt("", "train", "run folder (or its model.pt) to start from: every "
+                         "tensor of its model but the classifier's is copied, the classifier is "
+                         "new for this run's classes (stage II of the AICity 2020 recipe)")
+    tensorboard: bool = _opt(False, "train", "also write the logged scalars as a TensorBoard "
+                             "log in the run folder (needs the tensorboard extra)")
     checkpoint_every: int = _opt(0, "train", "also checkpoint every N steps (0 = each epoch only)")
     max_steps: int = _opt(0, "train", "stop after this many steps in total (0 = all epochs)")
     log_every: int = _opt(10, "train", "steps between metric log lines")
@@ -199,17 +234,36 @@ def load_config_file(path: str | os.PathLike) -> dict[str, Any]:
 PRESETS_DIR = Path(__file__).resolve().parent.parent / "configs"
 
 
+def preset_names() -> list[str]:
+    """The shipped presets, sorted: ``aicity2020``, ``aicity2020-ft``, ``transreid``,
+    ``veri776``, ``veri776-ft``."""
+    return sorted(p.stem for p in PRESETS_DIR.glob("*.toml"))
+
+
 def resolve_config_path(name: str) -> Path:
-    """A config file path, or the name of a shipped preset (``aicity2020``, ``veri776``)."""
+    """A config file path, or the name of a shipped preset (:func:`preset_names`)."""
     path = Path(name)
     if path.is_file():
         return path
     preset = PRESETS_DIR / f"{name}.toml"
     if preset.is_file():
         return preset
-    shipped = ", ".join(sorted(p.stem for p in PRESETS_DIR.glob("*.toml")))
+    shipped = ", ".join(preset_names())
     raise FileNotFoundError(f"--config {name!r} is neither a file nor a shipped preset "
                             f"({shipped})")
+
+
+SMOKE_OVERRIDES: dict[str, Any] = {
+    "data": [], "synthetic": False, "synthetic_train_ids": 8, "synthetic_test_ids": 4,
+    "image_size": [64, 64], "batch_size": 4, "instances": 2, "max_steps": 3, "log_every": 1,
+    "pretrained": "", "finetune": "", "device": "cpu", "compile": False,
+    "checkpoint_every": 0, "eval_every": 0, "eval_untrained": False, "rerank": False,
+    "eval_batch_size": 16, "progress": False,
+}
+"""What ``--smoke`` sets on top of the config file (explicit options still win): 3 steps
+of batch 4 (PK 2 x 2) at 64 x 64 on the CPU, on 8 + 4 built-in synthetic identities,
+without pretrained or fine-tuning weights, with one final evaluation without
+re-ranking. The backbone, head, loss, augmentation and optimiser are the preset's."""
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -218,8 +272,13 @@ def build_parser() -> argparse.ArgumentParser:
         description="Train a re-identification embedding. With no arguments: a small ResNet "
                     "on the built-in synthetic vehicles, evaluated with and without re-ranking.")
     parser.add_argument("--config", default="", help="TOML/JSON config file or preset name "
-                        "(aicity2020, veri776); command-line options override it")
+                        f"({', '.join(preset_names())}); command-line options override it")
     parser.add_argument("--json", action="store_true", help="print the final summary as JSON")
+    parser.add_argument("--print-config", action="store_true", help="print the resolved "
+                        "configuration as JSON and exit without training")
+    parser.add_argument("--smoke", action="store_true", help="a few steps of the configuration "
+                        "at a small size on the CPU: " + ", ".join(
+                            f"{k}={v}" for k, v in SMOKE_OVERRIDES.items()))
     groups = {s: parser.add_argument_group(s) for s in SECTIONS}
     for f in fields(TrainConfig):
         default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
@@ -233,7 +292,7 @@ def build_parser() -> argparse.ArgumentParser:
         if isinstance(default, bool):
             kw["action"] = argparse.BooleanOptionalAction
         elif isinstance(default, list):
-            kw["nargs"] = 2 if f.name == "image_size" else "*"
+            kw["nargs"] = f.metadata["nargs"] or "*"
             element = type(default[0]) if default else str
             kw["type"] = element
         else:
@@ -245,10 +304,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 def config_from_args(args: argparse.Namespace, base: dict[str, Any] | None = None) -> TrainConfig:
     """Defaults < ``base`` (e.g. a resumed run's stored values) < ``--config`` file <
-    explicit command-line options."""
+    :data:`SMOKE_OVERRIDES` (with ``--smoke``) < explicit command-line options."""
     values: dict[str, Any] = dict(base or {})
     if args.config:
         values.update(load_config_file(resolve_config_path(args.config)))
+    if getattr(args, "smoke", False):
+        values.update({k: list(v) if isinstance(v, list) else v
+                       for k, v in SMOKE_OVERRIDES.items()})
     for f in fields(TrainConfig):
         value = getattr(args, f.name, None)
         if value is not None:

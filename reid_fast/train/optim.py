@@ -35,15 +35,19 @@ def build_optimizer(name: str, backbone: Iterable[nn.Parameter], head: Iterable[
 
 
 def lr_factor(step: int, *, total_steps: int, steps_per_epoch: int, warmup_epochs: float,
-              schedule: str, milestones: Sequence[int] = (), gamma: float = 0.1) -> float:
+              schedule: str, milestones: Sequence[int] = (), gamma: float = 0.1,
+              warmup_start: float = 0.01) -> float:
     """Multiplier of the base learning rates at optimiser step ``step`` (0-based).
 
-    Linear warm-up from 1% over ``warmup_epochs``, then ``cosine`` decay to 0 at
-    ``total_steps`` or ``multistep``: times ``gamma`` at each milestone epoch.
+    Linear warm-up from ``warmup_start`` (in (0, 1]) over ``warmup_epochs``, then
+    ``cosine`` decay to 0 at ``total_steps`` or ``multistep``: times ``gamma`` at each
+    milestone epoch.
     """
+    if not 0.0 < warmup_start <= 1.0:
+        raise ValueError(f"warmup_start must lie in (0, 1]; got {warmup_start}")
     warmup = int(round(warmup_epochs * steps_per_epoch))
     if step < warmup:
-        return 0.01 + 0.99 * step / warmup
+        return warmup_start + (1.0 - warmup_start) * step / warmup
     if schedule == "cosine":
         span = max(1, total_steps - warmup)
         return 0.5 * (1.0 + math.cos(math.pi * min(1.0, (step - warmup) / span)))

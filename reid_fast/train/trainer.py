@@ -3,7 +3,8 @@
 A run folder holds ``config.json`` (the resolved configuration), ``checkpoint.pt`` (the
 latest resumable state, written atomically), ``model.pt`` (final weights, the config, the
 task and its classes, for extraction), ``metrics.jsonl`` (one JSON object per logged step
-and per evaluation), ``curves.png`` and ``final_eval.json``.
+and per evaluation), ``curves.png`` and ``final_eval.json``; with ``tensorboard`` also
+``tensorboard/`` (the same scalars as a TensorBoard log).
 
 The task (``cfg.task``, :mod:`reid_fast.data.tasks`) decides the labels: identities (the
 re-ID embedding, evaluated by ranking the gallery for each query), cameras or
@@ -42,22 +43,33 @@ from ..runs.datasets import PreparedData, prepare_data
 from ..viz.curves import plot_training_curves
 from .ddp import DistContext, setup_distributed, teardown_distributed
 from .ema import ModelEMA
+from .finetune import load_finetune
 from .optim import build_optimizer, lr_factor
+from .tensorboard import ScalarLog
 
 _AUTOCAST = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
 
 
 class MetricsLog:
-    """Appends JSON lines to ``metrics.jsonl`` (main process only)."""
+    """Appends JSON lines to ``metrics.jsonl`` (main process only), and their scalars to
+    a TensorBoard log when given a ``scalars`` writer."""
 
-    def __init__(self, path: Path, enabled: bool) -> None:
+    def __init__(self, path: Path, enabled: bool, scalars: ScalarLog | None = None) -> None:
         self.path = path
         self.enabled = enabled
+        self.scalars = scalars
 
     def write(self, **record: Any) -> None:
         if self.enabled:
             with self.path.open("a") as f:
                 f.write(json.dumps(record) + "\n")
+            if self.scalars is not None:
+                self.scalars.write(record)
+
+    def close(self) -> None:
+        """Flush and close the TensorBoard log, if any."""
+        if self.scalars is not None:
+            self.scalars.close()
 
     def read(self) -> list[dict]:
         if not self.path.is_file():
@@ -90,7 +102,8 @@ class Trainer:
         self.show = cfg.progress and self.is_main
         if self.is_main:
             self.run_dir.mkdir(parents=True, exist_ok=True)
-        self.log = MetricsLog(self.run_dir / "metrics.jsonl", self.is_main)
+        scalars = ScalarLog(self.run_dir) if cfg.tensorboard and self.is_main else None
+        self.log = MetricsLog(self.run_dir / "metrics.jsonl", self.is_main, scalars)
         self.autocast_dtype = _AUTOCAST[cfg.precision]
         if cfg.precision == "fp16" and self.device.type != "cuda":
             raise ValueError("precision 'fp16' needs a CUDA device; use bf16 on the CPU")
@@ -133,12 +146,19 @@ class Trainer:
                             embedding_dim=cfg.embedding_dim, dropout=cfg.dropout,
                             last_stride=cfg.last_stride, ibn=cfg.ibn,
                             pretrained=cfg.pretrained or None)
+        if cfg.finetune and not cfg.resume:
+            report = load_finetune(model, cfg.finetune)
+            if self.is_main:
+                print(report.summary(), flush=True)
         memory_format = torch.channels_last if cfg.channels_last else torch.contiguous_format
         self.model = model.to(self.device, memory_format=memory_format)
         self.criterion = build_loss(cfg.loss, num_classes=self.num_classes,
                                     feat_dim=model.embedding_dim,
                                     label_smoothing=cfg.label_smoothing,
-                                    triplet_margin=cfg.triplet_margin or None).to(self.device)
+                                    triplet_margin=cfg.triplet_margin or None,
+                                    arc_scale=cfg.arc_scale, arc_margin=cfg.arc_margin,
+                                    sphere_margin=cfg.sphere_margin,
+                                    sphere_lambda_min=cfg.sphere_lambda_min).to(self.device)
         self.optimizer = build_optimizer(
             cfg.optimizer, model.backbone_parameters(),
             list(model.head_parameters()) + list(self.criterion.parameters()),
@@ -167,10 +187,12 @@ class Trainer:
         size = tuple(int(v) for v in cfg.image_size)
         self.augment = TrainAugment(AugmentConfig(
             size=size, pad=cfg.pad, random_resized_crop=cfg.random_resized_crop,
+            rrc_scale=tuple(cfg.rrc_scale), rrc_ratio=tuple(cfg.rrc_ratio),
+            interpolation=cfg.interpolation,
             flip_p=cfg.flip_p if mirror_keeps_class(cfg.task) else 0.0,
             erasing_p=cfg.erasing_p, color_jitter=cfg.color_jitter,
-            autoaugment_p=cfg.autoaugment_p))
-        self.eval_transform = EvalTransform(size)
+            autoaugment_p=cfg.autoaugment_p, autoaugment_per=cfg.autoaugment_per))
+        self.eval_transform = EvalTransform(size, interpolation=cfg.interpolation)
         # Per-rank generator of the augmentation parameters (saved in checkpoints).
         self.generator = torch.Generator().manual_seed(cfg.seed * 1_000_003 + ctx.rank)
         torch.manual_seed(cfg.seed + 7919 * (ctx.rank + 1))   # dropout etc., per rank
@@ -311,7 +333,8 @@ class Trainer:
         factor = lr_factor(self.global_step, total_steps=self.total_steps,
                            steps_per_epoch=self.steps_per_epoch,
                            warmup_epochs=self.cfg.warmup_epochs, schedule=self.cfg.schedule,
-                           milestones=self.cfg.milestones, gamma=self.cfg.gamma)
+                           milestones=self.cfg.milestones, gamma=self.cfg.gamma,
+                           warmup_start=self.cfg.warmup_start)
         for group, base in zip(self.optimizer.param_groups, self.base_lrs):
             group["lr"] = base * factor
         progress = self.global_step / max(1, self.total_steps)
@@ -356,6 +379,7 @@ class Trainer:
                     rate = seen / max(1e-9, time.perf_counter() - tick)
                     self.log.write(step=self.global_step, epoch=self.epoch, loss=loss,
                                    parts=parts, lr=self.optimizer.param_groups[-1]["lr"],
+                                   lr_backbone=self.optimizer.param_groups[0]["lr"],
                                    images_per_s=round(rate, 1))
                     tick, seen = time.perf_counter(), 0
                     bar.set_postfix(loss=f"{loss:.3f}", img_s=f"{rate:.0f}")
@@ -435,6 +459,7 @@ class Trainer:
             self.ctx.barrier()
             return summary
         finally:
+            self.log.close()
             teardown_distributed(self.ctx)
 
     def _finish(self, final: dict, seconds: float) -> dict:

@@ -754,3 +754,85 @@ def test_eval_transform_resizes_with_antialiasing():
     expected = interpolate(images, (10, 8))
     torch.testing.assert_close(out, reference_normalize(expected), rtol=0, atol=1e-5)
     assert out.shape == (2, 3, 10, 8)
+
+
+def test_resize_bicubic_is_torch_antialiased_bicubic_clamped():
+    x = float_batch(3, 20, 18)
+    expected = F.interpolate(x, size=(9, 7), mode="bicubic", antialias=True,
+                             align_corners=False).clamp(0.0, 1.0)
+    torch.testing.assert_close(A.resize(x, (9, 7), "bicubic"), expected, rtol=0, atol=1e-6)
+    up = A.resize(x, (40, 36), "bicubic")
+    assert float(up.min()) >= 0.0 and float(up.max()) <= 1.0
+    with pytest.raises(ValueError, match="mode must be one of"):
+        A.resize(x, (9, 7), "nearest")
+
+
+def test_eval_transform_resizes_bicubic_on_request():
+    x = float_batch(2, 20, 18)
+    out = A.EvalTransform((9, 7), interpolation="bicubic")(x)
+    expected = F.interpolate(x, size=(9, 7), mode="bicubic", antialias=True,
+                             align_corners=False).clamp(0.0, 1.0)
+    torch.testing.assert_close(out, reference_normalize(expected), rtol=0, atol=1e-5)
+
+
+@pytest.mark.parametrize("mode", ["bilinear", "bicubic"])
+def test_train_pads_before_the_random_resized_crop(mode):
+    # Pad 2 turns 12 x 10 into 16 x 14; scale 1 and ratio 14/16 leave one box, the whole
+    # padded image (area 224: width sqrt(224 * 14/16) = 14, height 16), resized back.
+    images = float_batch(4, 12, 10)
+    config = plain(pad=2, random_resized_crop=True, rrc_scale=(1.0, 1.0),
+                   rrc_ratio=(14 / 16, 14 / 16), interpolation=mode)
+    out = A.TrainAugment(config)(images, seeded())
+    expected = F.interpolate(F.pad(images, (2, 2, 2, 2)), size=(12, 10), mode=mode,
+                             antialias=True, align_corners=False).clamp(0.0, 1.0)
+    torch.testing.assert_close(out, reference_normalize(expected), rtol=0, atol=1e-5)
+
+
+def test_train_resizes_with_the_configured_filter():
+    images = float_batch(2, 24, 20)
+    out = A.TrainAugment(plain(interpolation="bicubic"))(images, seeded())
+    expected = F.interpolate(images, size=(12, 10), mode="bicubic", antialias=True,
+                             align_corners=False).clamp(0.0, 1.0)
+    torch.testing.assert_close(out, reference_normalize(expected), rtol=0, atol=1e-5)
+
+
+INVERT_ALWAYS = ((("invert", 1.0, 0),),)
+"""A policy of one sub-policy: invert, always (it changes every image)."""
+
+
+def _inverted_samples(per_batch: bool, seed: int) -> torch.Tensor:
+    images = float_batch(6, 5, 5)
+    out = A.AutoAugment(1.0, INVERT_ALWAYS, per_batch=per_batch)(images, seeded(seed),
+                                                                   progress=0.5)
+    inverted = torch.isclose(out, 1.0 - images).flatten(1).all(dim=1)
+    assert bool((inverted | torch.isclose(out, images).flatten(1).all(dim=1)).all())
+    return inverted
+
+
+def test_autoaugment_per_batch_draws_once_for_the_whole_batch():
+    # p(0.5) = 0.5: per batch every batch is all inverted or all plain, and both happen
+    # over 30 seeds; per sample some batch mixes them.
+    per_batch = [_inverted_samples(True, seed) for seed in range(30)]
+    assert all(bool(b.all()) or not bool(b.any()) for b in per_batch)
+    assert {bool(b.all()) for b in per_batch} == {True, False}
+    per_sample = [_inverted_samples(False, seed) for seed in range(30)]
+    assert any(bool(b.any()) and not bool(b.all()) for b in per_sample)
+
+
+def test_train_augment_passes_autoaugment_per_batch():
+    assert A.TrainAugment(plain(autoaugment_p=1.0, autoaugment_per="batch")).autoaugment.per_batch
+    assert not A.TrainAugment(plain(autoaugment_p=1.0)).autoaugment.per_batch
+
+
+@pytest.mark.parametrize("overrides, message", [
+    ({"interpolation": "nearest"}, "interpolation must be one of"),
+    ({"autoaugment_per": "epoch"}, "autoaugment_per must be one of"),
+])
+def test_augment_config_rejects_unknown_filter_and_draw(overrides, message):
+    with pytest.raises(ValueError, match=message):
+        plain(**overrides)
+
+
+def test_autoaugment_per_batch_must_be_a_bool():
+    with pytest.raises(TypeError, match="per_batch must be a bool"):
+        A.AutoAugment(1.0, per_batch=1)

@@ -20,6 +20,7 @@ from reid_fast.losses import (
     InstanceLoss,
     LossTerm,
     ReidLoss,
+    SphereFace,
     TripletLoss,
     build_loss,
     parse_loss_spec,
@@ -584,15 +585,17 @@ def test_parse_loss_spec_errors(spec, error, message):
 
 def test_build_loss_terms_and_options():
     loss = build_loss(
-        "ce=1,triplet=0.5,circle,instance,arcface,cosface",
+        "ce=1,triplet=0.5,circle,instance,arcface,cosface,sphereface",
         num_classes=5, feat_dim=6, label_smoothing=0.2, triplet_margin=None,
         circle_m=0.3, circle_gamma=32.0, instance_gamma=2.0,
         arc_scale=20.0, arc_margin=0.4, cos_scale=10.0, cos_margin=0.2,
+        sphere_margin=3, sphere_lambda_min=2.0,
     )
-    assert list(loss.terms) == ["ce", "triplet", "circle", "instance", "arcface", "cosface"]
-    assert LOSSES == ("ce", "triplet", "circle", "instance", "arcface", "cosface")
+    assert list(loss.terms) == ["ce", "triplet", "circle", "instance", "arcface", "cosface",
+                                "sphereface"]
+    assert LOSSES == ("ce", "triplet", "circle", "instance", "arcface", "cosface", "sphereface")
     assert loss.weights == {"ce": 1.0, "triplet": 0.5, "circle": 1.0, "instance": 1.0,
-                            "arcface": 1.0, "cosface": 1.0}
+                            "arcface": 1.0, "cosface": 1.0, "sphereface": 1.0}
     assert loss.sources["ce"] == "logits"
     assert all(loss.sources[name] == "features" for name in LOSSES if name != "ce")
     terms = loss.terms
@@ -600,9 +603,11 @@ def test_build_loss_terms_and_options():
     assert (terms["circle"].m, terms["circle"].gamma, terms["instance"].gamma) == (0.3, 32.0, 2.0)
     assert (terms["arcface"].scale, terms["arcface"].margin) == (20.0, 0.4)
     assert (terms["cosface"].scale, terms["cosface"].margin) == (10.0, 0.2)
+    assert (terms["sphereface"].margin, terms["sphereface"].lambda_min) == (3, 2.0)
     assert terms["arcface"].weight.shape == (5, 6)
     parameters = {id(p) for p in loss.parameters()}
-    assert parameters == {id(terms["arcface"].weight), id(terms["cosface"].weight)}
+    assert parameters == {id(terms["arcface"].weight), id(terms["cosface"].weight),
+                          id(terms["sphereface"].weight)}
 
 
 def model_output(rng: np.random.Generator, with_logits: bool = True):
@@ -641,3 +646,59 @@ def test_reid_loss_checks_terms():
         ReidLoss({"t": LossTerm(TripletLoss(), -2, "features")})
     with pytest.raises(ValueError, match="at least one loss term"):
         ReidLoss({})
+
+
+def sphereface_at_60_degrees(**options) -> SphereFace:
+    """Two classes in 2-D: class 0 at 60 degrees from the feature (3, 0), class 1 along it."""
+    loss = SphereFace(2, 2, **options)
+    with torch.no_grad():
+        loss.weight.copy_(torch.tensor([[math.cos(math.pi / 3), math.sin(math.pi / 3)],
+                                        [2.0, 0.0]]))
+    return loss
+
+
+def test_sphereface_matches_a_hand_computation():
+    # theta = 60 deg, m = 4: 4 theta = 240 deg, k = floor(240 / 180) = 1,
+    # cos(4 theta) = T_4(0.5) = 8/16 - 8/4 + 1 = -0.5, psi = (-1)^1 (-0.5) - 2 = -1.5.
+    # The n-th call: lambda = max(5, 1500 / (1 + 0.1 n)); target logit
+    # |x| (lambda 0.5 + psi) / (1 + lambda), the other |x| cos 0 = 3.
+    loss = sphereface_at_60_degrees()
+    x, y = torch.tensor([[3.0, 0.0]]), torch.tensor([0])
+    for n in (1, 2):
+        lam = 1500.0 / (1.0 + 0.1 * n)
+        target = 3.0 * (lam * 0.5 - 1.5) / (1.0 + lam)
+        expected = math.log(1.0 + math.exp(3.0 - target))
+        assert loss(x, y).item() == pytest.approx(expected, rel=1e-5)
+        assert int(loss.calls) == n
+    loss.calls.fill_(2999)   # from call 2991 on 1500 / (1 + 0.1 n) < 5, so lambda = 5
+    torch.testing.assert_close(loss.margin_logits(x, y), torch.tensor([[0.5, 3.0]]))
+    assert loss(x, y).item() == pytest.approx(math.log(1.0 + math.exp(2.5)), rel=1e-5)
+
+
+def test_sphereface_annealing_and_eval_mode():
+    loss = SphereFace(4, 3, lambda_base=1000.0, lambda_min=5.0, lambda_gamma=0.12,
+                      lambda_power=1.0)
+    assert loss.annealed_lambda(10).item() == pytest.approx(1000.0 / 2.2)
+    assert loss.annealed_lambda(10**6).item() == 5.0
+    loss.eval()
+    loss(torch.randn(2, 4), torch.tensor([0, 2]))
+    assert int(loss.calls) == 0          # only training-mode calls advance the schedule
+    assert "calls" in loss.state_dict()  # checkpointed with the criterion
+
+
+def test_sphereface_margin_one_is_the_normalised_weight_softmax():
+    loss = SphereFace(3, 4, margin=1, lambda_base=0.0, lambda_min=0.0)
+    x, y = torch.randn(5, 3), torch.tensor([0, 1, 2, 3, 0])
+    plain = x.norm(dim=1, keepdim=True) * (F.normalize(x, dim=1) @ F.normalize(loss.weight, dim=1).T)
+    torch.testing.assert_close(loss.margin_logits(x, y), plain)
+
+
+@pytest.mark.parametrize("options, error, message", [
+    ({"margin": 0}, ValueError, "margin"),
+    ({"margin": 2.5}, TypeError, "margin"),
+    ({"lambda_min": -1.0}, ValueError, "lambda_min"),
+    ({"lambda_base": 1.0, "lambda_min": 5.0}, ValueError, "lambda_base"),
+])
+def test_sphereface_rejects_bad_options(options, error, message):
+    with pytest.raises(error, match=message):
+        SphereFace(2, 2, **options)

@@ -36,7 +36,7 @@ def test_presets_resolve_and_load(preset):
     values = load_config_file(resolve_config_path(preset))
     cfg = TrainConfig(**values)
     expected = {"aicity2020": ("se_resnext101_32x4d", [384, 384], 24, 0.02, 0.5),
-                "veri776": ("resnet50", [256, 256], 48, 0.05, 0.5)}[preset]
+                "veri776": ("resnet50", [256, 256], 48, 0.02, 0.5)}[preset]
     assert (cfg.arch, cfg.image_size, cfg.batch_size, cfg.lr, cfg.erasing_p) == expected
     assert cfg.last_stride == 1
 
@@ -92,6 +92,15 @@ def test_lr_factor_by_hand():
     assert [lr_factor(s, **ms) for s in (39, 40, 69, 70)] == pytest.approx([1, 0.1, 0.1, 0.01])
     with pytest.raises(ValueError, match="schedule must be"):
         lr_factor(20, schedule="linear", **common)
+
+
+def test_lr_factor_warmup_start_by_hand():
+    # The AICity 2020 winner's warm-up from x 0.1: 0.1 + 0.9 * step / 10.
+    common = dict(total_steps=100, steps_per_epoch=10, warmup_epochs=1.0, schedule="multistep",
+                  milestones=[6], warmup_start=0.1)
+    assert [lr_factor(s, **common) for s in (0, 5, 9, 10)] == pytest.approx([0.1, 0.55, 0.91, 1])
+    with pytest.raises(ValueError, match="warmup_start must lie in"):
+        lr_factor(0, **{**common, "warmup_start": 0.0})
 
 
 def test_optimizer_groups_and_backbone_multiplier():
