@@ -39,7 +39,7 @@ def test_the_built_ins_are_registered_in_order():
         "densenet121", "resnext101_32x8d", "resnext101_32x16d", "resnext101_64x4d",
         "res2net101_26w_4s", "efficientnet_b4", "vit_small_patch16", "vit_base_patch16")
     assert tuple(LOSS_KINDS)[: len(LOSSES)] == LOSSES == (
-        "ce", "triplet", "circle", "instance", "arcface", "cosface")
+        "ce", "triplet", "circle", "instance", "arcface", "cosface", "sphereface")
     # veri before aicity-sim: a VeRi root written with orientations has a train_label.xml
     # that carries them too.
     assert tuple(LAYOUTS) == ("manifest", "veri", "aicity-sim", "aicity", "vehicleid", "market",

@@ -8,10 +8,11 @@ from pathlib import Path
 
 import torch
 
-from ..models import ReidModel, build_model
+from ..models import ReidModel
 from ..registry import import_plugins
 from ..runs.checkpoint import load_checkpoint
 from ..runs.config import TrainConfig
+from ..runs.model import build_run_model
 
 
 @dataclass
@@ -59,9 +60,7 @@ def load_run(run: str | os.PathLike, device: str | torch.device = "cpu") -> Trai
     saved = load_checkpoint(path)
     cfg = config_from_dict(saved["config"])
     import_plugins(cfg.plugins)  # the run's own backbone may come from a plugin
-    model = build_model(cfg.arch, saved["num_classes"], pool=cfg.pool, head=cfg.head,
-                        embedding_dim=cfg.embedding_dim, dropout=cfg.dropout,
-                        last_stride=cfg.last_stride, ibn=cfg.ibn)
+    model = build_run_model(cfg, saved["num_classes"])
     model.load_state_dict(saved["model"])
     model.to(torch.device(device)).eval()
     return TrainedRun(model=model, config=cfg, run_dir=path.parent,

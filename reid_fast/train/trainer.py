@@ -35,11 +35,11 @@ from ..data.tasks import mirror_keeps_class, task_labels
 from ..eval.classification import ClassificationMetrics, evaluate_classification
 from ..eval.embeddings import evaluate_features, extract_features
 from ..losses import build_loss
-from ..models import build_model
 from ..registry import import_plugins
 from ..runs.checkpoint import load_checkpoint, save_atomic
 from ..runs.config import TrainConfig
 from ..runs.datasets import PreparedData, prepare_data
+from ..runs.model import build_run_model
 from ..viz.curves import plot_training_curves
 from .ddp import DistContext, setup_distributed, teardown_distributed
 from .ema import ModelEMA
@@ -142,10 +142,7 @@ class Trainer:
             }
 
         torch.manual_seed(cfg.seed)
-        model = build_model(cfg.arch, self.num_classes, pool=cfg.pool, head=cfg.head,
-                            embedding_dim=cfg.embedding_dim, dropout=cfg.dropout,
-                            last_stride=cfg.last_stride, ibn=cfg.ibn,
-                            pretrained=cfg.pretrained or None)
+        model = build_run_model(cfg, self.num_classes, pretrained=cfg.pretrained or None)
         if cfg.finetune and not cfg.resume:
             report = load_finetune(model, cfg.finetune)
             if self.is_main:
