@@ -80,7 +80,9 @@ class TrainConfig:
     dropout: float = _opt(0.0, "model", "class-block dropout")
     last_stride: int = _opt(1, "model", "stride of the last stage", (1, 2))
     ibn: bool = _opt(False, "model", "IBN-a ResNet")
-    pretrained: str = _opt("", "model", "ImageNet weights (torchvision-format state dict) to load")
+    pretrained: str = _opt("", "model", "weights to start the backbone from: 'imagenet' (the "
+                           "arch's published ImageNet weights, downloaded into the cache and "
+                           "hash-checked on first use) or a local torchvision/timm-format file")
     # loss
     loss: str = _opt("ce+triplet", "loss", lambda: "loss terms and weights, e.g. ce+triplet or "
                      f"ce=1,circle=0.5 ({', '.join(LOSS_KINDS)})")
