@@ -14,11 +14,12 @@ import argparse
 import time
 from pathlib import Path
 
+from ..data.cache import INTERPOLATIONS
 from ..devices import resolve_device
 from ..runs.datasets import evaluation_data
-from ..testtime.extraction import INTERPOLATIONS, TTA_MODES, extract_dataset
+from ..testtime.extraction import TTA_MODES, extract_dataset
 from ..testtime.feature_file import save_features, save_mat
-from ..testtime.run_model import load_run
+from ..testtime.run_model import TrainedRun, load_run
 from . import _common
 
 
@@ -56,18 +57,20 @@ def add_testtime_options(p: argparse.ArgumentParser, scales: list[float]) -> Non
                         "seed's: bilinear tensor interpolation, raw outputs summed)")
     p.add_argument("--test-size-factor", type=float, default=1.0,
                    help="test size = round(factor x the training size) (the seed: 1.1)")
-    p.add_argument("--interpolation", choices=INTERPOLATIONS, default="bilinear",
-                   help="Pillow filter resizing the images to the test size (the seed: "
-                        "bicubic)")
+    p.add_argument("--interpolation", choices=INTERPOLATIONS, default=None,
+                   help="Pillow filter resizing the images to the test size (default: the "
+                        "run's training --interpolation; the seed: bicubic)")
     p.add_argument("--crops", default="", metavar="DIR",
                    help="folder of crops (e.g. a detector's) at the images' paths relative "
                         "to the dataset root; each image's feature is fused with its crop's")
 
 
-def testtime_arguments(args: argparse.Namespace) -> dict:
-    """The ``extract_dataset`` keyword arguments of :func:`add_testtime_options`."""
+def testtime_arguments(args: argparse.Namespace, run: TrainedRun) -> dict:
+    """The ``extract_dataset`` keyword arguments of :func:`add_testtime_options` for
+    ``run`` (whose training filter is the default interpolation)."""
     return {"scales": args.scales, "flip": not args.no_flip, "tta": args.tta,
-            "size_factor": args.test_size_factor, "interpolation": args.interpolation,
+            "size_factor": args.test_size_factor,
+            "interpolation": args.interpolation or run.config.interpolation,
             "crops": args.crops or None}
 
 
@@ -77,7 +80,7 @@ def extract(args: argparse.Namespace) -> None:
     dataset, reader, key = evaluation_data(trained.config, args.data or None, args.layout)
     start = time.perf_counter()
     features = extract_dataset(
-        trained.model, dataset, image_size=trained.image_size, **testtime_arguments(args),
+        trained.model, dataset, image_size=trained.image_size, **testtime_arguments(args, trained),
         device=device, batch_size=args.batch_size, half=args.half,
         reader=reader, cache_key=key, cache_dir=args.cache_dir or trained.config.cache_dir or None,
         progress=not args.no_progress, meta={"model": str(trained.run_dir)})

@@ -150,7 +150,7 @@ def pipeline(args: argparse.Namespace) -> None:
 
     def extract(run, **testtime):
         return extract_dataset(run.model, dataset, image_size=run.image_size,
-                               **{**testtime_arguments(args), **testtime}, device=device,
+                               **{**testtime_arguments(args, run), **testtime}, device=device,
                                batch_size=args.batch_size, cache_dir=run.config.cache_dir or None,
                                progress=progress, meta={"model": str(run.run_dir)})
 

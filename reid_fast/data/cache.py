@@ -84,9 +84,17 @@ def image_pixels(records: Sequence[ImageRecord]) -> np.ndarray:
     return counts
 
 
-def resize_rgb(image: DecodedImage, size: tuple[int, int]) -> np.ndarray:
-    """``image`` as an (H, W, 3) uint8 array, resized with Pillow's antialiased bilinear
-    filter when its size differs from ``size = (H, W)``.
+INTERPOLATIONS = ("bilinear", "bicubic")
+"""The resize filters of the cache (Pillow's antialiased ones)."""
+
+_PILLOW_FILTERS = {"bilinear": Image.Resampling.BILINEAR, "bicubic": Image.Resampling.BICUBIC}
+
+
+def resize_rgb(image: DecodedImage, size: tuple[int, int],
+               interpolation: str = "bilinear") -> np.ndarray:
+    """``image`` as an (H, W, 3) uint8 array, resized with Pillow's antialiased
+    ``interpolation`` filter (one of :data:`INTERPOLATIONS`) when its size differs from
+    ``size = (H, W)``.
 
     ``image``: a PIL image (any mode; converted to RGB) or an (h, w, 3) uint8 array.
     """
@@ -104,7 +112,7 @@ def resize_rgb(image: DecodedImage, size: tuple[int, int]) -> np.ndarray:
     if image.mode != "RGB":
         image = image.convert("RGB")
     if image.size != (width, height):
-        image = image.resize((width, height), Image.Resampling.BILINEAR)
+        image = image.resize((width, height), _PILLOW_FILTERS[interpolation])
     return np.asarray(image)
 
 
@@ -118,10 +126,15 @@ def file_stamp(path: str) -> str:
     return f"{stat.st_size}:{stat.st_mtime_ns}"
 
 
-def _cache_stem(records: Sequence[ImageRecord], size: tuple[int, int], key: str | None) -> str:
-    """The file name (without extension) that identifies this cache's content."""
+def _cache_stem(records: Sequence[ImageRecord], size: tuple[int, int], key: str | None,
+                interpolation: str) -> str:
+    """The file name (without extension) that identifies this cache's content (bilinear
+    caches keep the names they had before other filters existed)."""
     digest = hashlib.sha256()
-    digest.update(json.dumps({"format": FORMAT_VERSION, "size": list(size), "key": key}).encode())
+    identity = {"format": FORMAT_VERSION, "size": list(size), "key": key}
+    if interpolation != "bilinear":
+        identity["interpolation"] = interpolation
+    digest.update(json.dumps(identity).encode())
     for record in records:
         digest.update(b"\0" + record.path.encode("utf-8", "surrogateescape"))
         if key is None:
@@ -169,6 +182,7 @@ class ImageCache:
         key: str | None = None,
         progress: bool = True,
         workers: int | None = None,
+        interpolation: str = "bilinear",
     ) -> ImageCache:
         """Open the cache of ``records`` at ``size``, decoding it first if it does not exist.
 
@@ -185,12 +199,15 @@ class ImageCache:
                 modification times (change it whenever the images change).
             progress: show a tqdm progress bar while decoding.
             workers: decoding threads (default: the CPU count, at most 16).
+            interpolation: the resize filter, one of :data:`INTERPOLATIONS` (part of the
+                cache's identity).
 
         Raises:
             ValueError: empty ``records``, bad ``size`` / ``workers``, a custom reader
                 without a key, or no image readable at all.
         """
         size = validation.size_hw("size", size)
+        interpolation = validation.one_of("interpolation", interpolation, INTERPOLATIONS)
         records = list(records)
         if not records:
             raise ValueError("records is empty: nothing to cache")
@@ -204,11 +221,12 @@ class ImageCache:
         workers = validation.integer("workers", workers, 1)
         folder = pathlib.Path(cache_dir).expanduser() if cache_dir is not None else default_cache_dir()
         folder.mkdir(parents=True, exist_ok=True)
-        path = folder / (_cache_stem(records, size, key) + ".npy")
+        path = folder / (_cache_stem(records, size, key, interpolation) + ".npy")
 
         cache = cls._open(path, records, size)
         if cache is None:
-            _write(path, records, size, key, read_image or read_rgb, progress, workers)
+            _write(path, records, size, key, read_image or read_rgb, progress, workers,
+                   interpolation)
             cache = cls._open(path, records, size)
             if cache is None:
                 raise RuntimeError(f"the cache just written at {path} cannot be read back")
@@ -296,11 +314,13 @@ def _write(
     read_image: ImageReader,
     progress: bool,
     workers: int,
+    interpolation: str,
 ) -> None:
     """Decode ``records`` and publish the cache at ``path`` (and its sidecar) atomically:
     the array first, the sidecar last."""
     with atomic_path(path) as array_file:
-        reasons = _decode_all(str(array_file), records, size, read_image, progress, workers)
+        reasons = _decode_all(str(array_file), records, size, read_image, progress, workers,
+                              interpolation)
         skipped_at = [index for index, reason in enumerate(reasons) if reason is not None]
         if len(skipped_at) == len(records):
             raise ValueError(
@@ -327,6 +347,7 @@ def _decode_all(
     read_image: ImageReader,
     progress: bool,
     workers: int,
+    interpolation: str,
 ) -> list[str | None]:
     """Decode every record into row i of a new (len(records), H, W, 3) ``.npy`` at ``file``.
 
@@ -343,7 +364,7 @@ def _decode_all(
         except Exception as error:
             return f"{type(error).__name__}: {error}"
         try:
-            out[index] = resize_rgb(image, size)
+            out[index] = resize_rgb(image, size, interpolation)
         except TypeError as error:
             raise TypeError(f"read_image returned a bad image for {records[index].path}: {error}") from error
         except ValueError as error:

@@ -105,10 +105,10 @@ class TrainConfig:
                            "range of the area fraction", nargs=2)
     rrc_ratio: list = _opt(list(AugmentConfig.rrc_ratio), "augment", "random-resized crop: "
                            "range of the aspect ratio (width / height)", nargs=2)
-    interpolation: str = _opt(AugmentConfig.interpolation, "augment", "filter of the on-device "
-                              "resizes (the random-resized crop, batches not at the image size, "
-                              "evaluation); the image cache's decode-time resize stays PIL "
-                              "bilinear", INTERPOLATIONS)
+    interpolation: str = _opt(AugmentConfig.interpolation, "augment", "resize filter: of the "
+                              "image cache's decode-time resize to the image size and of the "
+                              "on-device resizes (the random-resized crop, evaluation)",
+                              INTERPOLATIONS)
     flip_p: float = _opt(0.5, "augment", "horizontal flip probability")
     erasing_p: float = _opt(0.5, "augment", "random erasing probability")
     color_jitter: float = _opt(0.0, "augment", "colour jitter strength")

@@ -106,7 +106,7 @@ def prepare_data(cfg: TrainConfig, *, progress: bool = True) -> PreparedData:
         records = train if split == "train" else getattr(dataset, split)
         caches[split] = ImageCache.build(records, size, cache_dir=cfg.cache_dir or None,
                                          read_image=reader, key=_cache_key(records, synthetic_key),
-                                         progress=progress)
+                                         progress=progress, interpolation=cfg.interpolation)
     return PreparedData(dataset, caches["train"], caches["query"], caches["gallery"],
                         left_out=len(dataset.train) - len(train))
 

@@ -118,12 +118,15 @@ def _model_outputs(run: TrainedRun, records: Sequence[ImageRecord], scales: tupl
     for scale in scales:
         size = scaled_size(run.image_size, scale)
         cache = ImageCache.build(records, size, cache_dir=cache_dir, read_image=reader,
-                                 key=cache_key, progress=progress)
+                                 key=cache_key, progress=progress,
+                                 interpolation=run.config.interpolation)
         if cache.skipped:
             path, reason = cache.skipped[0]
             raise ValueError(f"cannot read test image {path}: {reason} (every query and gallery "
                              "image must be readable to keep the rows aligned)")
-        raw = extract_features(run.model, cache, EvalTransform(size), device=device,
+        raw = extract_features(run.model, cache,
+                               EvalTransform(size, interpolation=run.config.interpolation),
+                               device=device,
                                batch_size=batch_size, flip=False, progress=progress,
                                desc=f"{desc} x{scale:g}", normalize=False)
         total = raw if total is None else total + raw

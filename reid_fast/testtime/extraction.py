@@ -7,7 +7,7 @@ Input size and interpolation. The test size is the run's training size x
 ``size_factor`` (rounded; the seed uses round(1.1 x the training size)); each image is
 resized to it once, with Pillow's antialiased ``"bilinear"`` filter (the image cache's)
 or ``"bicubic"`` (the seed's ``transforms.Resize(..., interpolation=3)``), into an image
-cache whose key names the interpolation.
+cache whose identity includes the interpolation (:meth:`ImageCache.build`).
 
 TTA (``tta``):
 
@@ -33,27 +33,22 @@ normalised again; an image without a crop keeps its own feature.
 
 from __future__ import annotations
 
-import hashlib
 import math
 import os
 from pathlib import Path
 from typing import Callable, Sequence
 
-import numpy as np
 import torch
-from PIL import Image
 from torch import nn
 
 from .. import validation
 from ..augment import EvalTransform
-from ..data.cache import ImageCache, file_stamp, read_rgb
+from ..data.cache import INTERPOLATIONS, ImageCache
 from ..data.records import ImageRecord, ReidDataset
 from ..eval.embeddings import extract_features
 from .feature_file import FeatureSet, SplitFeatures
 
-INTERPOLATIONS = ("bilinear", "bicubic")
 TTA_MODES = ("resize", "seed")
-_PILLOW_FILTERS = {"bilinear": Image.Resampling.BILINEAR, "bicubic": Image.Resampling.BICUBIC}
 
 
 def scaled_size(size: tuple[int, int], scale: float) -> tuple[int, int]:
@@ -77,39 +72,6 @@ def check_test_inputs(size_factor: float, interpolation: str, tta: str) -> float
     validation.one_of("interpolation", interpolation, INTERPOLATIONS)
     validation.one_of("tta", tta, TTA_MODES)
     return validation.real("size_factor", size_factor, 0.0, 4.0, positive=True)
-
-
-def resize_image(image: np.ndarray | Image.Image, size: tuple[int, int],
-                 interpolation: str) -> np.ndarray:
-    """``image`` (a PIL image of any mode or an (h, w, 3) uint8 array) as an (H, W, 3)
-    uint8 array of ``size = (H, W)``, resized by Pillow with ``interpolation`` (always,
-    as torchvision's ``Resize`` does)."""
-    if isinstance(image, np.ndarray):
-        image = Image.fromarray(image)
-    resized = image.convert("RGB").resize((size[1], size[0]), _PILLOW_FILTERS[interpolation])
-    return np.asarray(resized)
-
-
-def image_cache(records: Sequence[ImageRecord], size: tuple[int, int], *,
-                interpolation: str = "bilinear", reader: Callable | None = None,
-                cache_key: str | None = None, cache_dir: str | None = None,
-                progress: bool = True) -> ImageCache:
-    """The image cache of ``records`` at ``size`` resized with ``interpolation``.
-
-    ``"bilinear"`` is the cache's own resize (same files as before); any other
-    interpolation resizes in the reader and adds its name to the cache key (the files'
-    sizes and modification times when ``cache_key`` is None), so caches of different
-    interpolations never mix."""
-    if interpolation == "bilinear":
-        return ImageCache.build(records, size, cache_dir=cache_dir, read_image=reader,
-                                key=cache_key, progress=progress)
-    read = reader or read_rgb
-    if cache_key is None:
-        stamps = "\0".join(file_stamp(r.path) for r in records)
-        cache_key = "files-" + hashlib.sha256(stamps.encode()).hexdigest()[:32]
-    return ImageCache.build(records, size, cache_dir=cache_dir,
-                            read_image=lambda record: resize_image(read(record), size, interpolation),
-                            key=f"{cache_key}|interpolation={interpolation}", progress=progress)
 
 
 def seed_view(images: torch.Tensor, factors: Sequence[float]) -> torch.Tensor:
@@ -149,8 +111,9 @@ def _tta_features(model: nn.Module, records: Sequence[ImageRecord], *, test_size
     for index, scale in enumerate(scales):
         size = scaled_size(test_size, scale) if tta == "resize" else test_size
         if cache is None or cache.size != size:
-            cache = image_cache(records, size, interpolation=interpolation, reader=reader,
-                                cache_key=cache_key, cache_dir=cache_dir, progress=progress)
+            cache = ImageCache.build(records, size, cache_dir=cache_dir, read_image=reader,
+                                     key=cache_key, progress=progress,
+                                     interpolation=interpolation)
         label = f"{desc} x{scale:g}" if len(scales) > 1 else desc
         if tta == "resize":
             features = extract_features(model, cache, EvalTransform(size), device=device,

@@ -16,10 +16,11 @@ from PIL import Image
 
 from reid_fast.augment.convert import IMAGENET_MEAN, IMAGENET_STD
 from reid_fast.cli import extract, pipeline
+from reid_fast.data.cache import ImageCache
 from reid_fast.data.formats import load_aicity
 from reid_fast.data.records import ImageRecord
 from reid_fast.runs.datasets import synthetic_vehicles
-from reid_fast.testtime.extraction import extract_split, image_cache, seed_view
+from reid_fast.testtime.extraction import extract_split, seed_view
 from reid_fast.testtime.feature_file import load_features
 from reid_fast.testtime.run_model import load_run
 
@@ -91,8 +92,9 @@ def test_bicubic_test_size_is_a_per_image_pillow_resize(trained, images, tmp_pat
 
 def test_the_cache_keys_on_the_interpolation(images, tmp_path):
     records = [ImageRecord(p, 0) for p in images]
-    caches = {name: image_cache(records, (53, 53), interpolation=name, cache_dir=str(tmp_path),
-                                progress=False) for name in ("bilinear", "bicubic", "bicubic")}
+    caches = {name: ImageCache.build(records, (53, 53), interpolation=name,
+                                     cache_dir=str(tmp_path), progress=False)
+              for name in ("bilinear", "bicubic", "bicubic")}
     assert caches["bilinear"].path != caches["bicubic"].path
     for name, cache in caches.items():
         expected = []
@@ -103,8 +105,8 @@ def test_the_cache_keys_on_the_interpolation(images, tmp_path):
     # a bicubic cache is rebuilt when a file changes (the files' stamps are in its key)
     Image.new("RGB", (20, 20), (200, 10, 10)).save(images[0] + ".tmp.png")
     shutil.move(images[0] + ".tmp.png", images[0])
-    again = image_cache(records, (53, 53), interpolation="bicubic", cache_dir=str(tmp_path),
-                        progress=False)
+    again = ImageCache.build(records, (53, 53), interpolation="bicubic", cache_dir=str(tmp_path),
+                             progress=False)
     assert again.path != caches["bicubic"].path
     assert np.asarray(again.images)[0, 0, 0].tolist() == [200, 10, 10]
 
