@@ -11,7 +11,9 @@ from typing import Any, Callable
 
 from ..ops.params import DEFAULT_RERANK, RerankParams
 
-USER_ERRORS = (FileNotFoundError, ValueError, TypeError)
+# ConnectionError: e.g. --pretrained imagenet on a machine without network (the message
+# says how to pass a local file instead).
+USER_ERRORS = (FileNotFoundError, ValueError, TypeError, ConnectionError)
 
 
 class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):

@@ -106,3 +106,16 @@ def test_every_command_module_has_a_parser_and_main():
         module = importlib.import_module(f"reid_fast.cli.{name}")
         assert callable(module.main), name
         assert module.build_parser().prog == f"reid-fast {name}", name
+
+
+def test_an_offline_download_is_a_user_error(capsys):
+    """No network (e.g. --pretrained imagenet): the message, which says how to pass a local
+    file, is one error line and exit code 2, not a traceback."""
+    from reid_fast.cli import _common
+
+    def offline(_):
+        raise ConnectionError("this machine looks offline; pass --pretrained /path/to/file.pth")
+
+    assert _common.run(offline, None) == 2
+    err = capsys.readouterr().err
+    assert err == "error: this machine looks offline; pass --pretrained /path/to/file.pth\n"
