@@ -28,3 +28,15 @@ def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = 
     if not path.is_file():
         raise FileNotFoundError(f"checkpoint not found: {path}")
     return torch.load(path, map_location=map_location, weights_only=True)
+
+
+def model_file(run: str | os.PathLike, what: str) -> Path:
+    """The ``model.pt`` of a finished run: ``run`` is its folder or the file itself;
+    FileNotFoundError starting with ``what`` (e.g. the option that named it) otherwise."""
+    path = Path(run)
+    if path.is_dir():
+        path = path / "model.pt"
+    if not path.is_file():
+        raise FileNotFoundError(f"{what}: no trained model at {path} (pass a finished run "
+                                "folder of reid-fast train; it holds model.pt)")
+    return path

@@ -10,7 +10,7 @@ import torch
 
 from ..models import ReidModel
 from ..registry import import_plugins
-from ..runs.checkpoint import load_checkpoint
+from ..runs.checkpoint import load_checkpoint, model_file
 from ..runs.config import TrainConfig
 from ..runs.model import build_run_model
 
@@ -51,12 +51,7 @@ def load_run(run: str | os.PathLike, device: str | torch.device = "cpu") -> Trai
     """Rebuild the model of a finished run from ``run/model.pt`` (or a ``model.pt`` path),
     loaded with ``weights_only=True``, in eval mode on ``device``; the run's ``plugins``
     are imported first."""
-    path = Path(run)
-    if path.is_dir():
-        path = path / "model.pt"
-    if not path.is_file():
-        raise FileNotFoundError(f"no trained model at {path}: pass a finished run folder of "
-                                "reid-fast train (it holds model.pt)")
+    path = model_file(run, "load_run")
     saved = load_checkpoint(path)
     cfg = config_from_dict(saved["config"])
     import_plugins(cfg.plugins)  # the run's own backbone may come from a plugin

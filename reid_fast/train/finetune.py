@@ -12,7 +12,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from ..runs.checkpoint import load_checkpoint
+from ..runs.checkpoint import load_checkpoint, model_file
 
 CLASSIFIER_PREFIX = "head.classifier."
 """The state-dict keys of the head's classifier: the tensors a fine-tuned run re-creates."""
@@ -46,12 +46,7 @@ def load_finetune(model: nn.Module, run: str | os.PathLike) -> FinetuneReport:
         ValueError: the two models differ outside the classifier (another ``--arch``,
             ``--head``, ``--embedding-dim`` ...): a missing, extra or reshaped tensor.
     """
-    path = Path(run)
-    if path.is_dir():
-        path = path / "model.pt"
-    if not path.is_file():
-        raise FileNotFoundError(f"--finetune {run}: no model.pt there (pass a finished run "
-                                "folder of reid-fast train)")
+    path = model_file(run, f"--finetune {run}")
     saved = load_checkpoint(path)["model"]
     own = model.state_dict()
     keep = [key for key in own if not key.startswith(CLASSIFIER_PREFIX)]

@@ -153,7 +153,7 @@ def test_finetune_refuses_another_architecture(stage_one):
     model = build_model("resnet_small", 7, head="bnneck")
     with pytest.raises(ValueError, match="--finetune .*differs from this run's outside the"):
         load_finetune(model, stage_one)
-    with pytest.raises(FileNotFoundError, match="--finetune .*no model.pt"):
+    with pytest.raises(FileNotFoundError, match="--finetune .*no trained model at"):
         load_finetune(model, stage_one / "nothing")
 
 
