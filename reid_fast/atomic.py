@@ -64,7 +64,7 @@ def _remove_orphans(path: Path) -> None:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:
-            continue  # a live writer holds it
+            continue  # a live writer holds it (or this file system has no locks)
         else:
             orphan.unlink(missing_ok=True)
         finally:
@@ -95,7 +95,10 @@ def atomic_path(path: str | os.PathLike, *, sync: bool = True) -> Iterator[Path]
         raise _unwritable(path, error) from error
     tmp = Path(name)
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX)  # released when fd closes, after the rename
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)  # released when fd closes, after the rename
+        except OSError:
+            pass  # a file system without locks: orphans then stay (never removed unlocked)
         yield tmp
         if sync:
             with open(tmp, "rb+") as f:
