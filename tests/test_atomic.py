@@ -69,3 +69,49 @@ def test_save_image_by_extension(tmp_path):
     with pytest.raises(ValueError, match="path must end in an image extension"):
         save_image(tmp_path / "x.txt", image)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["x.JPG", "x.png"]
+
+
+def test_the_temporary_file_is_hidden_and_named_after_the_target(tmp_path):
+    with atomic_path(tmp_path / "per_query.csv") as tmp:
+        assert tmp.parent == tmp_path and tmp.name.startswith(".per_query.csv.tmp-")
+
+
+def test_orphans_of_killed_writers_go_on_the_next_write_live_ones_stay(tmp_path):
+    """A killed writer leaves its hidden temporary file; the next write of the same file
+    removes it, but not the one a live writer (holding its lock) is still filling."""
+    import fcntl
+
+    orphan = tmp_path / ".out.csv.tmp-dead1234"
+    orphan.write_text("half")
+    other = tmp_path / ".other.csv.tmp-dead1234"
+    other.write_text("half")
+    live = tmp_path / ".out.csv.tmp-live1234"
+    live.write_text("being written")
+    with open(live, "rb") as held:
+        fcntl.flock(held.fileno(), fcntl.LOCK_EX)
+        write_text(tmp_path / "out.csv", "a,b\n")
+        assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
+            [live.name, other.name, "out.csv"])
+    write_text(tmp_path / "out.csv", "a,b\n")
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([other.name, "out.csv"])
+
+
+def test_an_unwritable_destination_is_a_value_error_naming_it(tmp_path, monkeypatch):
+    folder = tmp_path / "folder.npz"
+    folder.mkdir()
+    a_file = tmp_path / "a_file"
+    a_file.write_text("x")
+    cases = {folder: "it is a folder",
+             a_file / "out.csv": "a part of its folder is a file",
+             a_file / "deeper" / "out.csv": "a part of its folder is a file"}
+    for path, why in cases.items():
+        with pytest.raises(ValueError, match=f"cannot write {path}: {why}"):
+            write_text(path, "x")
+
+    def denied(*args, **kwargs):  # as for a folder without write permission (or as root)
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr("tempfile.mkstemp", denied)
+    with pytest.raises(ValueError, match=f"cannot write {tmp_path / 'x.png'}: permission denied"):
+        save_image(tmp_path / "x.png", Image.new("RGB", (2, 2)))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a_file", "folder.npz"]

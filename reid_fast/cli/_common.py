@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 from typing import Any, Callable
 
+from .. import validation
 from ..ops.params import DEFAULT_RERANK, RerankParams
 
 # ConnectionError: e.g. --pretrained imagenet on a machine without network (the message
@@ -43,6 +44,18 @@ def positive_int(text: str) -> int:
     return value
 
 
+def nonnegative_float(text: str) -> float:
+    """argparse type: a finite number >= 0 (not NaN, which every comparison lets through)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    try:
+        return validation.real("the value", value, 0.0)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
 def add_device(p: argparse.ArgumentParser) -> None:
     p.add_argument("--device", default="auto", help="auto (CUDA when available), cpu, cuda, cuda:N")
 
@@ -56,7 +69,7 @@ def add_rerank(p: argparse.ArgumentParser, defaults: RerankParams | None = DEFAU
     """--k1, --k2, --lambda with ``defaults``; None: default None, resolved by the command
     as ``later`` says (e.g. by the chosen recipe)."""
     for flag, dest, kind in (("--k1", "k1", int), ("--k2", "k2", int),
-                             ("--lambda", "lambda_", float)):
+                             ("--lambda", "lambda_", nonnegative_float)):
         value = getattr(defaults, dest) if defaults is not None else None
         note = f"default {value}" if defaults is not None else f"default: {later}"
         p.add_argument(flag, dest=dest, type=kind, default=value,

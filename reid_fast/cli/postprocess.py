@@ -16,14 +16,16 @@ from . import _common
 def add_feature_options(p: argparse.ArgumentParser) -> None:
     d = PostConfig()
     p.add_argument("--qe-k", type=int, default=d.qe_k, help="alpha query expansion neighbours (0 = off)")
-    p.add_argument("--qe-alpha", type=float, default=d.qe_alpha, help="alpha query expansion exponent")
+    p.add_argument("--qe-alpha", type=_common.nonnegative_float, default=d.qe_alpha,
+                   help="alpha query expansion exponent")
     p.add_argument("--dba-k", type=int, default=d.dba_k, help="database-side augmentation neighbours (0 = off)")
-    p.add_argument("--dba-alpha", type=float, default=d.dba_alpha, help="DBA weight exponent (0 = plain mean)")
-    p.add_argument("--cluster-qe-eps", type=float, default=d.cluster_qe_eps,
+    p.add_argument("--dba-alpha", type=_common.nonnegative_float, default=d.dba_alpha,
+                   help="DBA weight exponent (0 = plain mean)")
+    p.add_argument("--cluster-qe-eps", type=_common.nonnegative_float, default=d.cluster_qe_eps,
                    help="cluster query expansion DBSCAN radius on cosine distance (0 = off)")
     p.add_argument("--cluster-qe-min-samples", type=int, default=d.cluster_qe_min_samples,
                    help="cluster query expansion core size")
-    p.add_argument("--track-weight", type=float, default=d.track_weight,
+    p.add_argument("--track-weight", type=_common.nonnegative_float, default=d.track_weight,
                    help="gallery track averaging weight of the track mean (0 = off)")
 
 

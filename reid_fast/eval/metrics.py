@@ -24,12 +24,14 @@ work and O(chunk x g) memory instead of a full O(q g log g) sort.
 
 from __future__ import annotations
 
+import numbers
 from dataclasses import dataclass, field
 from typing import Any, Sequence
 
 import numpy as np
 import torch
 
+from .. import validation
 from ..ops.ranking import junk_mask, positive_mask, ranking_per_query
 
 DEFAULT_RANKS = (1, 5, 10, 20)
@@ -96,14 +98,35 @@ class RankingMetrics:
         return "  ".join(parts)
 
 
+_INT64_MAX = int(np.iinfo(np.int64).max)
+
+
+def _numpy_input(name: str, values: Any) -> np.ndarray:
+    """``values`` as a NumPy array torch can take: negative strides (``a[::-1]``) copied;
+    strings, objects and other non-numbers refused with a TypeError naming ``name``."""
+    array = np.asarray(values)
+    if array.dtype.kind not in "biufc":
+        if array.dtype.kind == "O" and all(isinstance(v, numbers.Integral) for v in array.flat):
+            raise ValueError(f"{name} must be integers between {-_INT64_MAX - 1} and "
+                             f"{_INT64_MAX} (int64); got {max(array.flat, key=abs)}")
+        raise TypeError(f"{name} must hold numbers; got dtype {array.dtype}"
+                        + (f" (first value {array.reshape(-1)[:1].tolist()[0]!r})" if array.size else ""))
+    return array.copy() if any(stride < 0 for stride in array.strides) else array
+
+
 def _as_long_tensor(values: Any, name: str, length: int, device: torch.device) -> torch.Tensor:
-    out = torch.as_tensor(np.asarray(values) if not torch.is_tensor(values) else values)
-    if out.dim() != 1 or out.shape[0] != length:
+    if not torch.is_tensor(values) or values.dtype == torch.uint64:
+        array = _numpy_input(name, values.cpu().numpy() if torch.is_tensor(values) else values)
+        if array.dtype.kind == "u" and array.size and int(array.max()) > _INT64_MAX:
+            raise ValueError(f"{name} must be integers <= {_INT64_MAX} (int64); got "
+                             f"{int(array.max())}")
+        values = torch.as_tensor(array.astype(np.int64) if array.dtype.kind == "u" else array)
+    if values.dim() != 1 or values.shape[0] != length:
         raise ValueError(f"{name} must be a 1-D sequence of length {length}; got shape "
-                         f"{tuple(out.shape)}")
-    if (out.is_floating_point() or out.is_complex()) and out.numel():
-        raise TypeError(f"{name} must hold integers; got dtype {out.dtype}")
-    return out.to(device=device, dtype=torch.int64)
+                         f"{tuple(values.shape)}")
+    if (values.is_floating_point() or values.is_complex()) and values.numel():
+        raise TypeError(f"{name} must hold integers; got dtype {values.dtype}")
+    return values.to(device=device, dtype=torch.int64)
 
 
 def _as_distances(distances: Any) -> torch.Tensor:
@@ -112,7 +135,7 @@ def _as_distances(distances: Any) -> torch.Tensor:
     elif hasattr(distances, "__dlpack__") and not isinstance(distances, np.ndarray):
         dist = torch.from_dlpack(distances)          # CuPy and friends, zero copy
     else:
-        dist = torch.as_tensor(np.asarray(distances))
+        dist = torch.as_tensor(_numpy_input("distances", distances))
     if dist.dim() != 2:
         raise ValueError(f"distances must be 2-D (q, g); got shape {tuple(dist.shape)}")
     if not dist.is_floating_point():
@@ -234,14 +257,10 @@ def evaluate_ranking(distances: Any, query_ids: Any, gallery_ids: Any,
     dist = _as_distances(distances)
     q, g = dist.shape
     device = dist.device
-    if not all(int(k) >= 1 for k in ranks):
-        raise ValueError(f"ranks must all be >= 1; got {list(ranks)}")
-    if int(top) < 1:
-        raise ValueError(f"top must be >= 1; got {top}")
-    if chunk_rows is None:
-        chunk_rows = max(1, _CHUNK_ELEMENTS // max(g, 1))
-    if int(chunk_rows) < 1:
-        raise ValueError(f"chunk_rows must be >= 1; got {chunk_rows}")
+    ranks = [validation.integer(f"ranks[{i}]", k, 1) for i, k in enumerate(ranks)]
+    top = validation.integer("top", top, 1)
+    chunk_rows = (max(1, _CHUNK_ELEMENTS // max(g, 1)) if chunk_rows is None
+                  else validation.integer("chunk_rows", chunk_rows, 1))
     qid = _as_long_tensor(query_ids, "query_ids", q, device)
     gid = _as_long_tensor(gallery_ids, "gallery_ids", g, device)
     qcam = _as_long_tensor(torch.full((q,), -1) if query_cams is None else query_cams,
@@ -250,10 +269,10 @@ def evaluate_ranking(distances: Any, query_ids: Any, gallery_ids: Any,
                            "gallery_cams", g, device)
 
     if dist.device.type == "cpu" and dist.dtype == torch.float32:
-        per_query = ranking_per_query(dist, qid, gid, qcam, gcam, same_camera_junk, int(top))
+        per_query = ranking_per_query(dist, qid, gid, qcam, gcam, same_camera_junk, top)
     else:
-        per_query = _torch_per_query(dist, qid, gid, qcam, gcam, same_camera_junk, int(top),
-                                     int(chunk_rows))
+        per_query = _torch_per_query(dist, qid, gid, qcam, gcam, same_camera_junk, top,
+                                     chunk_rows)
     ap, ap_top, inp, first, count = per_query
 
     valid = ~torch.isnan(ap)
@@ -262,11 +281,11 @@ def evaluate_ranking(distances: Any, query_ids: Any, gallery_ids: Any,
     valid_np = valid.cpu().numpy()
     if num_valid:
         means = [float(x[valid].mean()) for x in (ap, inp, ap_top)]
-        cmc = {int(k): float(((first_np >= 1) & (first_np <= k))[valid_np].mean()) for k in ranks}
+        cmc = {k: float(((first_np >= 1) & (first_np <= k))[valid_np].mean()) for k in ranks}
     else:
         means = [0.0, 0.0, 0.0]
-        cmc = {int(k): 0.0 for k in ranks}
-    return RankingMetrics(mAP=means[0], cmc=cmc, mINP=means[1], mAP_top=means[2], top=int(top),
+        cmc = {k: 0.0 for k in ranks}
+    return RankingMetrics(mAP=means[0], cmc=cmc, mINP=means[1], mAP_top=means[2], top=top,
                           num_queries=q, num_valid=num_valid,
                           average_precision=ap.cpu().numpy(),
                           average_precision_at_top=ap_top.cpu().numpy(),

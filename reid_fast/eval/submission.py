@@ -13,7 +13,9 @@ from typing import Any
 
 import numpy as np
 
+from .. import validation
 from ..atomic import atomic_write
+from ..ops import _arrays
 from ..ops.topk_rows import topk_rows
 
 AICITY_TOP = 100
@@ -22,7 +24,15 @@ AICITY_TOP = 100
 def ranked_gallery(distances: Any, top: int = AICITY_TOP) -> np.ndarray:
     """(q, top) int64 0-based gallery indices of the ``top`` smallest distances per row,
     ascending, ties to the lower index. ``distances``: (q, g) float32 torch / NumPy /
-    CuPy array, finite, g >= top."""
+    CuPy array, finite, g >= top. TypeError / ValueError name ``distances`` and ``top``."""
+    array = _arrays.wrap("distances", distances)
+    if len(array.shape) != 2:
+        raise ValueError(f"distances must be 2-D (queries, gallery), got shape {array.shape}")
+    if array.dtype != "float32":
+        raise TypeError(f"distances must be float32, got {array.dtype}")
+    top = validation.integer("top", top, 1, array.shape[1], high_name="the number of gallery "
+                             "columns of distances")
+    _arrays.require_finite(array)
     _, indices = topk_rows(distances, top)
     if hasattr(indices, "cpu"):
         indices = indices.cpu()

@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import json
 import os
+import zipfile
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
@@ -48,9 +50,10 @@ class SplitFeatures:
 
     def __post_init__(self) -> None:
         n = len(self.names)
-        if len(self.features.shape) != 2 or self.features.shape[0] != n:
-            raise ValueError(f"features must be (N, E) with N = {n} names; got shape "
-                             f"{tuple(self.features.shape)}")
+        if (len(self.features.shape) != 2 or self.features.shape[0] != n
+                or self.features.shape[1] < 1):
+            raise ValueError(f"features must be (N, E) with N = {n} names and E >= 1 "
+                             f"columns; got shape {tuple(self.features.shape)}")
         for key in ("ids", "cams", "tracks"):
             value = np.asarray(getattr(self, key), dtype=np.int64).reshape(-1)
             if value.shape != (n,):
@@ -140,32 +143,65 @@ def save_mat(features: FeatureSet, path: str | os.PathLike) -> Path:
     return atomic_write(path, lambda f: savemat(f, content, do_compression=False))
 
 
-def _open_npz(path: Path, what: str) -> Any:
+# What reading a damaged or foreign file raises: a bad zip or member (BadZipFile: bad
+# CRC, EOFError: truncated, zlib.error: bad compressed data), a bad .npy header or a pickle
+# (ValueError), an unreadable file (OSError).
+_UNREADABLE = (zipfile.BadZipFile, EOFError, zlib.error, ValueError, OSError)
+
+
+def _read_npz(path: Path, what: str, required: Sequence[str]) -> dict[str, np.ndarray]:
+    """All members of the ``.npz`` ``path``, read now; FileNotFoundError when it is not
+    there, ValueError naming it when it is not a readable ``what`` file holding
+    ``required``."""
     if not path.is_file():
         raise FileNotFoundError(f"{what} file not found: {path}")
     try:
-        return np.load(path, allow_pickle=False)
-    except Exception as exc:
-        raise ValueError(f"{path} is not a {what} file written by reid_fast ({exc})") from None
+        with np.load(path, allow_pickle=False) as data:
+            if not isinstance(data, np.lib.npyio.NpzFile):
+                raise ValueError("a single .npy array, not an .npz archive")
+            arrays = {name: data[name] for name in data.files}
+    except _UNREADABLE as exc:
+        raise ValueError(f"{path} is not a {what} file written by reid_fast (it cannot be "
+                         f"read: {type(exc).__name__}: {exc})") from None
+    missing = [k for k in required if k not in arrays]
+    if missing:
+        raise ValueError(f"{path} is not a reid_fast {what} file: missing {missing}")
+    return arrays
+
+
+def _meta(path: Path, arrays: dict[str, np.ndarray]) -> dict:
+    """The JSON object stored as ``meta`` ({} when absent); ValueError naming ``path``
+    otherwise."""
+    if "meta" not in arrays:
+        return {}
+    text = str(arrays["meta"])
+    try:
+        meta = json.loads(text)
+    except ValueError as exc:
+        raise ValueError(f"{path}: meta must be a JSON object, got text that is not JSON "
+                         f"({exc})") from None
+    if not isinstance(meta, dict):
+        raise ValueError(f"{path}: meta must be a JSON object, got {type(meta).__name__} "
+                         f"{text[:80]}")
+    return meta
 
 
 def load_features(path: str | os.PathLike) -> FeatureSet:
     """Read a ``.npz`` written by :func:`save_features` (features stay in their stored
-    dtype, as NumPy arrays)."""
+    dtype, as NumPy arrays). FileNotFoundError, or ValueError naming ``path`` for a file
+    that is damaged or not a features file."""
     path = Path(path)
-    data = _open_npz(path, "features")
-    with data:
-        missing = [f"{s}_{k}" for s in SPLITS for k in ("features", "names", "ids", "cams", "tracks")
-                   if f"{s}_{k}" not in data.files]
-        if missing:
-            raise ValueError(f"{path} is not a reid_fast features file: missing {missing}")
+    data = _read_npz(path, "features", [f"{s}_{k}" for s in SPLITS
+                                        for k in ("features", "names", "ids", "cams", "tracks")])
+    try:
         parts = {s: SplitFeatures(data[f"{s}_features"], [str(n) for n in data[f"{s}_names"]],
                                   data[f"{s}_ids"], data[f"{s}_cams"], data[f"{s}_tracks"],
                                   [str(p) for p in data[f"{s}_paths"]]
-                                  if f"{s}_paths" in data.files else [])
+                                  if f"{s}_paths" in data else [])
                  for s in SPLITS}
-        meta = json.loads(str(data["meta"])) if "meta" in data.files else {}
-    return FeatureSet(parts["query"], parts["gallery"], meta)
+    except ValueError as exc:
+        raise ValueError(f"{path}: {exc}") from None
+    return FeatureSet(parts["query"], parts["gallery"], _meta(path, data))
 
 
 @dataclass
@@ -197,16 +233,15 @@ def save_distances(matrix: DistanceMatrix, path: str | os.PathLike) -> Path:
 
 
 def load_distances(path: str | os.PathLike) -> DistanceMatrix:
-    """Read a distance ``.npz`` written by :func:`save_distances`."""
+    """Read a distance ``.npz`` written by :func:`save_distances`. FileNotFoundError, or
+    ValueError naming ``path`` for a file that is damaged or not a distances file."""
     path = Path(path)
-    data = _open_npz(path, "distances")
-    with data:
-        missing = [k for k in ("distances", "query_names", "gallery_names") if k not in data.files]
-        if missing:
-            raise ValueError(f"{path} is not a reid_fast distances file: missing {missing}")
-        meta = json.loads(str(data["meta"])) if "meta" in data.files else {}
+    data = _read_npz(path, "distances", ["distances", "query_names", "gallery_names"])
+    try:
         return DistanceMatrix(data["distances"], [str(n) for n in data["query_names"]],
-                              [str(n) for n in data["gallery_names"]], meta)
+                              [str(n) for n in data["gallery_names"]], _meta(path, data))
+    except ValueError as exc:
+        raise ValueError(f"{path}: {exc}") from None
 
 
 def check_same_rows(expected: Sequence[str], got: Sequence[str], what: str) -> None:

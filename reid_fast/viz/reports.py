@@ -26,8 +26,11 @@ def _read(path: str) -> np.ndarray:
     if not os.path.isfile(path):
         raise FileNotFoundError(f"image not found: {path} (pictures need the dataset's image "
                                 "files; extract from a dataset root with --data)")
-    with Image.open(path) as image:
-        return np.asarray(image.convert("RGB"))
+    try:
+        with Image.open(path) as image:
+            return np.asarray(image.convert("RGB"))
+    except OSError as error:  # PIL.UnidentifiedImageError, a truncated or unreadable file
+        raise ValueError(f"{path} is not an image Pillow can read ({error})") from None
 
 
 def pick_queries(num_queries: int, count: int) -> list[int]:

@@ -187,3 +187,42 @@ def test_cuda_matches_the_reference():
     qcam, gcam = rng.integers(-1, 3, q), rng.integers(-1, 3, g)
     ours = evaluate_ranking(torch.from_numpy(d).cuda(), qid, gid, qcam, gcam, chunk_rows=16)
     _assert_same_as_reference(ours, ranking_metrics(d, qid, gid, qcam, gcam))
+
+
+def test_arguments_that_used_to_pass_silently():
+    d = np.random.default_rng(0).random((3, 4)).astype(np.float32)
+    ids, gids = np.array([1, 2, 3]), np.array([1, 2, 3, 1])
+    with pytest.raises(TypeError, match="top must be an integer, got float 2.5"):
+        evaluate_ranking(d, ids, gids, top=2.5)
+    with pytest.raises(TypeError, match="ranks\\[1\\] must be an integer, got float 1.5"):
+        evaluate_ranking(d, ids, gids, ranks=[1, 1.5])
+    with pytest.raises(ValueError, match="ranks\\[0\\] must be >= 1, got 0"):
+        evaluate_ranking(d, ids, gids, ranks=[0])
+    with pytest.raises(TypeError, match="chunk_rows must be an integer"):
+        evaluate_ranking(d, ids, gids, chunk_rows=1.0)
+    # uint64 ids past int64 would wrap to -1 (junk): refused, NumPy or torch.
+    huge = np.array([2**64 - 1, 2, 3], dtype=np.uint64)
+    with pytest.raises(ValueError, match="query_ids must be integers <= 9223372036854775807"):
+        evaluate_ranking(d, huge, gids)
+    with pytest.raises(ValueError, match="gallery_ids must be integers <= 9223372036854775807"):
+        evaluate_ranking(d, ids, torch.tensor([1, 2, 3, 2**63], dtype=torch.uint64))
+    with pytest.raises(ValueError, match="query_ids must be integers between"):
+        evaluate_ranking(d, [2**64, 2, 3], gids)
+    small = evaluate_ranking(d, ids.astype(np.uint64), gids.astype(np.uint32))
+    assert small.as_dict() == evaluate_ranking(d, ids, gids).as_dict()
+
+
+def test_reversed_arrays_and_string_ids():
+    rng = np.random.default_rng(1)
+    d = rng.random((5, 7)).astype(np.float32)
+    ids, gids = rng.integers(0, 3, 5), rng.integers(0, 3, 7)
+    cams, gcams = np.arange(5), np.arange(7)
+    flipped = evaluate_ranking(d[::-1, ::-1], ids[::-1], gids[::-1], cams[::-1], gcams[::-1])
+    copied = evaluate_ranking(d[::-1, ::-1].copy(), ids[::-1].copy(), gids[::-1].copy(),
+                              cams[::-1].copy(), gcams[::-1].copy())
+    assert flipped.as_dict() == copied.as_dict()
+    with pytest.raises(TypeError, match="query_ids must hold numbers; got dtype <U1 "
+                                        "\\(first value 'a'\\)"):
+        evaluate_ranking(d, list("abcde"), gids)
+    with pytest.raises(TypeError, match="distances must hold numbers; got dtype object"):
+        evaluate_ranking(np.array([[None, 1]], dtype=object), [1], [1, 2])

@@ -6,8 +6,11 @@ import numpy as np
 import pytest
 import torch
 
-from reid_fast.eval.submission import (ranked_gallery, read_aicity_submission,
-                                       write_aicity_submission)
+from reid_fast.eval.submission import (
+    ranked_gallery,
+    read_aicity_submission,
+    write_aicity_submission,
+)
 
 
 def test_ranked_gallery_by_hand():
@@ -57,3 +60,17 @@ def test_bad_files_are_refused(tmp_path):
         write_aicity_submission(path, np.zeros((1, 3)), num_gallery=3, top=3)
     with pytest.raises(ValueError, match="top must be in 1..num_gallery \\(3\\); got 100"):
         write_aicity_submission(path, np.zeros((1, 3), dtype=int), num_gallery=3)
+
+
+def test_ranked_gallery_errors_name_distances_and_top():
+    """Not the internal names of the op below (``matrix``, ``k``)."""
+    with pytest.raises(ValueError, match=r"distances must be finite, got 1 NaN or Inf value\(s\), "
+                                         r"the first at index \(1, 0\)"):
+        ranked_gallery(np.array([[0.1, 0.2], [np.nan, 0.3]], dtype=np.float32), 1)
+    with pytest.raises(TypeError, match="distances must be float32, got float64"):
+        ranked_gallery(np.zeros((2, 3)), 1)
+    with pytest.raises(ValueError, match="distances must be 2-D"):
+        ranked_gallery(np.zeros(3, dtype=np.float32), 1)
+    with pytest.raises(ValueError, match=r"top must be between 1 and the number of gallery "
+                                         r"columns of distances \(3\), got 4"):
+        ranked_gallery(np.zeros((2, 3), dtype=np.float32), 4)

@@ -207,3 +207,31 @@ def test_mismatch_raises_and_writes_nothing(tmp_path, monkeypatch):
     with pytest.raises(RuntimeError, match=r"0\.5"):
         export_onnx(model, tmp_path / "m.onnx", (32, 32), batch_size=2)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_an_unwritable_onnx_output_names_the_path(tmp_path):
+    """A folder (or a path under a file) where the .onnx goes: a ValueError naming it,
+    nothing left behind."""
+    folder = tmp_path / "model.onnx"
+    folder.mkdir()
+    a_file = tmp_path / "a_file"
+    a_file.write_text("x")
+    tiny = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(3 * 4 * 4, 2))
+    for path, why in ((folder, "it is a folder"),
+                      (a_file / "model.onnx", "a part of its folder is a file")):
+        with pytest.raises(ValueError, match=f"cannot write {path}: {why}"):
+            export_onnx(tiny, path, (4, 4), check=False)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a_file", "model.onnx"]
+
+
+def test_an_unwritable_mat_output_names_the_path(tmp_path):
+    import numpy as np
+
+    from reid_fast.testtime.feature_file import FeatureSet, SplitFeatures, save_mat
+
+    split = SplitFeatures(np.ones((2, 3), np.float32), ["a", "b"], [1, 2], [0, 0], [-1, -1])
+    a_file = tmp_path / "a_file"
+    a_file.write_text("x")
+    with pytest.raises(ValueError, match=f"cannot write {a_file / 'f.mat'}: a part of its "
+                                         "folder is a file"):
+        save_mat(FeatureSet(split, split), a_file / "f.mat")
