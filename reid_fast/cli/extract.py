@@ -44,7 +44,8 @@ def build_parser() -> argparse.ArgumentParser:
 def add_testtime_options(p: argparse.ArgumentParser, scales: list[float]) -> None:
     """The test-input options ``extract`` and ``pipeline`` share (their one home):
     --scales (default ``scales``), --no-flip, --tta, --test-size-factor, --interpolation,
-    --crops; :func:`testtime_arguments` turns them into ``extract_dataset`` arguments."""
+    --crops, --placeholder-unreadable; :func:`testtime_arguments` turns them into
+    ``extract_dataset`` arguments."""
     p.add_argument("--scales", type=float, nargs="+", default=scales,
                    help="test-time scales; --tta resize: of the test size, each applied to "
                         "the original image; --tta seed: the seed's --ms values (area "
@@ -63,6 +64,10 @@ def add_testtime_options(p: argparse.ArgumentParser, scales: list[float]) -> Non
     p.add_argument("--crops", default="", metavar="DIR",
                    help="folder of crops (e.g. a detector's) at the images' paths relative "
                         "to the dataset root; each image's feature is fused with its crop's")
+    p.add_argument("--placeholder-unreadable", action="store_true",
+                   help="give an unreadable query or gallery image a zero placeholder "
+                        "feature (ranked last by pipeline; listed in the output) instead of "
+                        "stopping with an error: rows stay aligned with the name lists")
 
 
 def testtime_arguments(args: argparse.Namespace, run: TrainedRun) -> dict:
@@ -71,7 +76,18 @@ def testtime_arguments(args: argparse.Namespace, run: TrainedRun) -> dict:
     return {"scales": args.scales, "flip": not args.no_flip, "tta": args.tta,
             "size_factor": args.test_size_factor,
             "interpolation": args.interpolation or run.config.interpolation,
-            "crops": args.crops or None}
+            "crops": args.crops or None, "placeholder_unreadable": args.placeholder_unreadable}
+
+
+def placeholder_note(meta: dict) -> str:
+    """A line naming the unreadable images given placeholder rows (metadata
+    ``"placeholders"``, :mod:`reid_fast.testtime.extraction`), or "" when there are none."""
+    names = meta.get("placeholders") or {}
+    count = sum(len(v) for v in names.values())
+    if not count:
+        return ""
+    listed = "; ".join(f"{split} {', '.join(v)}" for split, v in names.items() if v)
+    return f"\n{count} unreadable images have a zero placeholder row: {listed}"
 
 
 def extract(args: argparse.Namespace) -> None:
@@ -95,7 +111,8 @@ def extract(args: argparse.Namespace) -> None:
     text = (f"{q} query and {g} gallery features of dimension {meta['embedding_dim']} "
             f"({meta['dtype']}, test size {meta['test_size']} {args.interpolation}, "
             f"{args.tta} scales {args.scales}, flip {not args.no_flip}) "
-            f"in {seconds:.1f} s{crops}\nwrote {path}" + (f" and {mat}" if mat else ""))
+            f"in {seconds:.1f} s{crops}{placeholder_note(meta)}\nwrote {path}"
+            + (f" and {mat}" if mat else ""))
     _common.emit(args, text, {"features": str(path), "mat": str(mat) if mat else None,
                            "queries": q, "gallery": g, "seconds": round(seconds, 3),
                            **features.meta})

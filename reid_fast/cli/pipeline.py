@@ -12,12 +12,23 @@ subtraction). No step reads the test labels; only the evaluation does.
 
 Without --data the runs' synthetic test set is written in the AICity layout
 (image_query/, image_test/, name_query.txt, name_test.txt, test_track.txt and the
-ground-truth XMLs) and read back from there, as a real AICity root would be."""
+ground-truth XMLs) to OUTPUT/data_aicity and read back from there, as a real AICity root
+would be. OUTPUT/data_aicity/SOURCE.json names the synthetic configuration it was written
+from; a later run with another configuration replaces the folder (written beside it, then
+renamed into place) and never evaluates on the old test set.
+
+Every query and gallery image must be readable (an error names the first that is not),
+so that the features, track2.txt and the evaluation stay numbered by name_query.txt and
+name_test.txt; --placeholder-unreadable gives an unreadable image a zero placeholder
+feature instead, ranks the placeholder gallery images last for every query (a final row
+of the ablation table measures that step) and lists them in the summary."""
 
 from __future__ import annotations
 
 import argparse
 import json
+import shutil
+import tempfile
 import time
 from dataclasses import asdict, fields
 from pathlib import Path
@@ -40,18 +51,13 @@ from ..testtime.chain import (
     format_ablation,
     fuse_feature_sets,
 )
-from ..testtime.extraction import extract_dataset
-from ..testtime.feature_file import (
-    DistanceMatrix,
-    check_same_rows,
-    save_distances,
-    save_features,
-)
+from ..testtime.extraction import extract_dataset, rank_placeholders_last
+from ..testtime.feature_file import DistanceMatrix, save_distances, save_features
 from ..testtime.recipes import RECIPES, aicity2020_chain, voc_chain
 from ..testtime.run_model import load_run
 from ..viz.reports import heatmap_report, pick_queries, ranked_list_report
 from . import _common
-from .extract import add_testtime_options, testtime_arguments
+from .extract import add_testtime_options, placeholder_note, testtime_arguments
 from .postprocess import add_feature_options, post_config
 
 
@@ -64,7 +70,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--layout", default="auto", help="layout of --data")
     p.add_argument("--output", default="chain", help="folder for every output")
     add_testtime_options(p, [1.0, 1.125])
-    p.add_argument("--weights", type=float, nargs="+", default=None, help="fusion weights")
+    p.add_argument("--weights", type=float, nargs="+", default=None,
+                   help="fusion weights, one per run (default all 1)")
     p.add_argument("--recipe", choices=RECIPES, default="basic",
                    help="post-processing recipe (default basic)")
     p.add_argument("--camera-model", nargs="+", default=[], metavar="RUN",
@@ -103,11 +110,34 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _aicity_copy(cfg, output: Path) -> Path:
-    """The run's synthetic dataset written once in the AICity layout under ``output``."""
+    """The run's synthetic test set in the AICity layout at ``output/data_aicity``, keyed
+    by its synthetic configuration: SOURCE.json there holds the configuration and its
+    cache key. A folder written from another configuration (or without a readable
+    SOURCE.json) is replaced: the new one is written to a sibling temporary folder, then
+    renamed into place."""
+    synthetic = synthetic_vehicles(cfg)
+    source = {"synthetic": asdict(synthetic.config), "cache_key": synthetic.cache_key}
     root = output / "data_aicity"
-    if not (root / "name_test.txt").is_file():
-        print(f"writing the synthetic test set in the AICity layout to {root}", flush=True)
-        synthetic_vehicles(cfg).write(root, layout="aicity")
+    try:
+        if json.loads((root / "SOURCE.json").read_text())["cache_key"] == synthetic.cache_key:
+            return root
+    except (OSError, ValueError, KeyError, TypeError):
+        pass
+    replacing = root.exists()
+    print(f"writing the synthetic test set in the AICity layout to {root}"
+          + (" (replacing one written from another synthetic configuration)" if replacing
+             else ""), flush=True)
+    fresh = Path(tempfile.mkdtemp(prefix=".data_aicity-", dir=output))
+    old = fresh.with_name(fresh.name + "-old")
+    try:
+        synthetic.write(fresh, layout="aicity")
+        write_text(fresh / "SOURCE.json", json.dumps(source, indent=2) + "\n")
+        if replacing:
+            root.rename(old)
+        fresh.rename(root)
+    finally:
+        shutil.rmtree(fresh, ignore_errors=True)
+        shutil.rmtree(old, ignore_errors=True)
     return root
 
 
@@ -133,6 +163,9 @@ def pipeline(args: argparse.Namespace) -> None:
         raise ValueError("--camera-model and --orientation-model need --recipe aicity2020 or voc")
     if args.recipe == "voc" and not (args.camera_model or args.orientation_model):
         raise ValueError("--recipe voc needs --camera-model or --orientation-model runs")
+    if args.weights is not None and len(args.weights) != len(args.runs):
+        raise ValueError(f"--weights gives {len(args.weights)} fusion weights for "
+                         f"{len(args.runs)} runs: give one per run")
     device = resolve_device(args.device)
     output = Path(args.output)
     output.mkdir(parents=True, exist_ok=True)
@@ -190,10 +223,6 @@ def pipeline(args: argparse.Namespace) -> None:
         rows += steps[1:]                       # steps[0] repeats the last row
         settings = {"post": cfg.as_dict()}
     else:
-        check_same_rows([Path(r.path).name for r in dataset.query], features.query.names,
-                        "query images of the features (an image was skipped?)")
-        check_same_rows([Path(r.path).name for r in dataset.gallery], features.gallery.names,
-                        "gallery images of the features (an image was skipped?)")
         record = Ablation(features)
         models = {"cameras": attributes.get("camera"),
                   "orientations": attributes.get("orientation")}
@@ -210,6 +239,13 @@ def pipeline(args: argparse.Namespace) -> None:
                                   record=record, **models)
         rows += record.rows
         settings = {"recipe": asdict(recipe)}
+    placeholders = features.meta["placeholders"]
+    if placeholders["gallery"]:
+        start = time.perf_counter()
+        distances = rank_placeholders_last(distances, features)
+        rows.append(AblationRow(f"+ {len(placeholders['gallery'])} unreadable gallery images "
+                                "ranked last", evaluate_distances(distances, features),
+                                time.perf_counter() - start))
     save_distances(DistanceMatrix(distances, features.query.names, features.gallery.names,
                                   {**settings, "runs": args.runs}),
                    output / "distances.npz")
@@ -230,13 +266,14 @@ def pipeline(args: argparse.Namespace) -> None:
                 for task, a in attributes.items()}
     summary = {"data": str(root), "runs": args.runs, "recipe_name": args.recipe, **settings,
                **accuracy, "ablation": [r.as_dict() for r in rows], "submission": str(submission),
-               "final": rows[-1].metrics.as_dict(), **pictures}
+               "final": rows[-1].metrics.as_dict(), "placeholders": placeholders, **pictures}
     models = "".join(f"\n{task} model top-1 on the test split: {a.accuracy.summary()}"
                      for task, a in attributes.items())
     write_text(output / "ablation.json", json.dumps(summary, indent=2) + "\n")
     write_text(output / "ablation.txt", table + "\n")
-    _common.emit(args, f"{table}{models}\n\nsubmission {submission}; tables, features, distances and "
-                    f"pictures in {output}", summary)
+    _common.emit(args, f"{table}{models}{placeholder_note(features.meta)}\n\nsubmission "
+                    f"{submission}; tables, features, distances and pictures in {output}",
+                 summary)
 
 
 def main(argv: list[str] | None = None) -> int:

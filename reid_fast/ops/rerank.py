@@ -7,6 +7,13 @@ members (h = round-half-to-even(k1 / 2)) that mostly lie inside; V weighs each e
 set by exp(-Dn), V' averages V over each row's k2 nearest, and the result is
 (1 - lambda) Jaccard(V'_query, V'_gallery) + lambda Dn for the q x g block.
 
+The three entry points differ only in D (docs/design.md 3.2, "Three input conventions"):
+:func:`rerank` uses the squared Euclidean distance of the features, ||x - y||^2;
+:func:`rerank_distances` the element-wise square of the distances given; and
+:func:`rerank_similarities` (2 - 2 s)^2 of the similarities given, the AICity 2020 seed's
+convention, which for L2-normalised features is the square of :func:`rerank`'s D (so the
+two do not agree on the same features).
+
 Nothing here builds an N x N matrix from features: the neighbour lists are N x (k1 + 1),
 V and V' are sparse with bounded rows, the Jaccard pass only computes the q x g block.
 
@@ -114,10 +121,13 @@ def blend_query_block(sparse: SparseRows, queries: tuple[int, int], gallery_star
 
 def rerank(query: Any, gallery: Any, k1: int = DEFAULT_RERANK.k1, k2: int = DEFAULT_RERANK.k2,
            lambda_: float = DEFAULT_RERANK.lambda_) -> Any:
-    """k-reciprocal re-ranking from features, D = squared Euclidean distance.
+    """k-reciprocal re-ranking from features, D = squared Euclidean distance ||x - y||^2.
 
-    This is the original convention (Zhong et al.) and the memory-lean entry point: memory
-    is O(q g + N k1 k2 + N d), N = q + g; no N x N matrix is built.
+    This is the original convention (Zhong et al.'s code) and the memory-lean entry point:
+    memory is O(q g + N k1 k2 + N d), N = q + g; no N x N matrix is built. For
+    L2-normalised features D = 2 - 2 s (s the cosine similarity) itself, not squared:
+    the same result as ``rerank_distances`` of the Euclidean distances, but not as
+    ``rerank_similarities(s)``, whose D is (2 - 2 s)^2 (see there).
 
     Args:
         query: (q, d) float32 / float16 / bfloat16 features (torch, NumPy or CuPy; CPU or
@@ -238,7 +248,8 @@ def rerank_distances(q_g: Any, q_q: Any, g_g: Any, k1: int = DEFAULT_RERANK.k1,
     """k-reciprocal re-ranking from distance matrices, D = their element-wise square.
 
     The convention of the open-source re-ID toolkits (they pass Euclidean distances and
-    square them inside). The inputs are already O(N^2), and one N x N float32 matrix is
+    square them inside): with the features' Euclidean distances the result is
+    :func:`rerank`'s. The inputs are already O(N^2), and one N x N float32 matrix is
     assembled from them.
 
     Args:
@@ -263,8 +274,15 @@ def rerank_similarities(q_g: Any, q_q: Any, g_g: Any, k1: int = DEFAULT_RERANK.k
     """k-reciprocal re-ranking from cosine similarity matrices, D = (2 - 2 s)^2.
 
     The convention of the AICity 2020 winning code, which edits the similarity matrices
-    (camera, direction and track penalties) before re-ranking. For L2-normalised features
-    2 - 2 s is the squared Euclidean distance, so D matches :func:`rerank`'s squared.
+    (camera, direction and track penalties) before re-ranking: its ``re_ranking``
+    (layumi/AICIty-reID-2020, ``pytorch/re_ranking.py``) computes ``original_dist = 2 - 2
+    * sim`` and then squares it. For L2-normalised features 2 - 2 s is already the squared
+    Euclidean distance, so this D is its square: ``rerank_similarities(s)`` equals
+    ``rerank_distances(2 - 2 s)``, not :func:`rerank` of the features (which re-ranks
+    2 - 2 s itself, i.e. ``rerank_similarities(1 - sqrt(2 - 2 s) / 2)``). Squaring keeps
+    each row's order, so the neighbour lists are the same, but the weights exp(-Dn) and the
+    lambda term change: the re-ranked distances differ (by about 0.08 at most on small
+    random problems) and so can the rankings.
 
     Args:
         q_g: (q, g) query-gallery cosine similarities, float32, finite.

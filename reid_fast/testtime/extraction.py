@@ -29,14 +29,24 @@ box) at the image's path relative to the dataset root (``CROPS/image_query/00000
 for ``ROOT/image_query/000001.jpg``). As the seed's ``submit_result_multimodel.py``
 does, the TTA features of the image and of its crop, each L2-normalised, are summed and
 normalised again; an image without a crop keeps its own feature.
+
+Unreadable images. Row i of a split's features is its i-th image, as the dataset's name
+lists (AICity's name_query.txt / name_test.txt) give them: submissions and evaluation
+number the gallery by those lists. An image that cannot be decoded is a ValueError naming
+it; with ``placeholder_unreadable`` it keeps its row with a zero feature instead (a
+placeholder), listed in the metadata's ``"placeholders"`` (names per split), and
+:func:`rank_placeholders_last` puts the placeholder gallery columns of any distance
+matrix after every real image. A placeholder query still gets a (meaningless) ranked
+list, so that a submission keeps one line per query.
 """
 
 from __future__ import annotations
 
 import math
 import os
+import warnings
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Any, Callable, Sequence
 
 import torch
 from torch import nn
@@ -104,16 +114,19 @@ def _tta_features(model: nn.Module, records: Sequence[ImageRecord], *, test_size
                   cache_key: str | None, cache_dir: str | None, progress: bool,
                   desc: str) -> tuple[torch.Tensor, ImageCache]:
     """(N, E) L2-normalised TTA embeddings of the N readable ``records`` (module doc)
-    and the image cache they were read from (its ``records`` and ``skipped``)."""
+    and the image cache they were read from (its ``kept`` and ``skipped``; the caller
+    reports the skipped images, so the cache's warning is not repeated)."""
     total = None
     cache = None
     factors = [math.sqrt(s) for s in scales]
     for index, scale in enumerate(scales):
         size = scaled_size(test_size, scale) if tta == "resize" else test_size
         if cache is None or cache.size != size:
-            cache = ImageCache.build(records, size, cache_dir=cache_dir, read_image=reader,
-                                     key=cache_key, progress=progress,
-                                     interpolation=interpolation)
+            with warnings.catch_warnings():
+                warnings.filterwarnings("ignore", "ImageCache: skipped", RuntimeWarning)
+                cache = ImageCache.build(records, size, cache_dir=cache_dir, read_image=reader,
+                                         key=cache_key, progress=progress,
+                                         interpolation=interpolation)
         label = f"{desc} x{scale:g}" if len(scales) > 1 else desc
         if tta == "resize":
             features = extract_features(model, cache, EvalTransform(size), device=device,
@@ -132,20 +145,35 @@ def _tta_features(model: nn.Module, records: Sequence[ImageRecord], *, test_size
     return torch.nn.functional.normalize(total, dim=1), cache
 
 
+def _unreadable(skipped: list[tuple[str, str]], total: int,
+                placeholder_unreadable: bool) -> list[tuple[str, str]]:
+    """``skipped`` (the (path, reason) of the unreadable images among ``total``) when
+    ``placeholder_unreadable``; otherwise a ValueError naming the first of them."""
+    if skipped and not placeholder_unreadable:
+        path, reason = skipped[0]
+        more = f" (and {len(skipped) - 1} more of the {total})" if len(skipped) > 1 else ""
+        raise ValueError(f"cannot read image {path}: {reason}{more}; every query and gallery "
+                         "image needs its row to stay aligned with the name lists (fix or "
+                         "replace it, or give it a zero placeholder feature ranked last: "
+                         "--placeholder-unreadable, placeholder_unreadable=True)")
+    return skipped
+
+
 @torch.no_grad()
 def extract_split(model: nn.Module, records: Sequence[ImageRecord], *, image_size: tuple[int, int],
                   scales: Sequence[float] = (1.0,), flip: bool = True, size_factor: float = 1.0,
                   interpolation: str = "bilinear", tta: str = "resize",
                   crops: Sequence[str | None] | None = None, device: torch.device,
                   batch_size: int = 128, reader: Callable | None = None, cache_key: str | None = None,
-                  cache_dir: str | None = None, progress: bool = True,
-                  desc: str = "extract") -> tuple[torch.Tensor, list[ImageRecord], list]:
+                  cache_dir: str | None = None, progress: bool = True, desc: str = "extract",
+                  placeholder_unreadable: bool = False) -> tuple[torch.Tensor, list]:
     """L2-normalised TTA embeddings of ``records`` (see the module doc for
-    ``size_factor``, ``interpolation``, ``tta`` and the crop fusion).
+    ``size_factor``, ``interpolation``, ``tta``, the crop fusion and unreadable images).
 
     ``crops``: per record, the path of its crop image or None (same length as
-    ``records``). Returns ((N, E) float32 on ``device``, the N records kept, the skipped
-    (path, reason) pairs); ValueError when a given crop cannot be read.
+    ``records``). Returns ((N, E) float32 on ``device``, row i for ``records[i]``; the
+    (path, reason) of the rows that are zero placeholders). ValueError when an image
+    cannot be read (unless ``placeholder_unreadable``) or a given crop cannot be read.
     """
     scales = check_scales(scales)
     size_factor = check_test_inputs(size_factor, interpolation, tta)
@@ -157,9 +185,9 @@ def extract_split(model: nn.Module, records: Sequence[ImageRecord], *, image_siz
                    cache_dir=cache_dir, progress=progress)
     features, cache = _tta_features(model, records, reader=reader, cache_key=cache_key,
                                     desc=desc, **options)
-    if crops is None:
-        return features, cache.records, cache.skipped
-    rows = [row for row, index in enumerate(cache.kept) if crops[index] is not None]
+    placeholders = _unreadable(cache.skipped, len(records), placeholder_unreadable)
+    rows = [row for row, index in enumerate(cache.kept) if crops is not None
+            and crops[index] is not None]
     if rows:
         cropped = [ImageRecord(crops[cache.kept[row]], records[cache.kept[row]].pid)
                    for row in rows]
@@ -170,7 +198,23 @@ def extract_split(model: nn.Module, records: Sequence[ImageRecord], *, image_siz
             raise ValueError(f"crops: cannot read crop {path}: {reason}")
         at = torch.tensor(rows, device=features.device)
         features[at] = torch.nn.functional.normalize(features[at] + crop_features, dim=1)
-    return features, cache.records, cache.skipped
+    if placeholders:
+        full = features.new_zeros((len(records), features.shape[1]))
+        full[torch.as_tensor(cache.kept, device=features.device)] = features
+        features = full
+    return features, placeholders
+
+
+def rank_placeholders_last(distances: Any, features: FeatureSet) -> Any:
+    """``distances`` (q, g; torch or NumPy) with the columns of the placeholder gallery
+    rows of ``features`` (its metadata's ``"placeholders"``, module doc) set to 1 + the
+    largest distance, in place: every query ranks them after every real image. Returns
+    ``distances``."""
+    names = set((features.meta.get("placeholders") or {}).get("gallery", []))
+    columns = [index for index, name in enumerate(features.gallery.names) if name in names]
+    if columns:
+        distances[:, columns] = distances.max() + 1
+    return distances
 
 
 def extract_dataset(model: nn.Module, dataset: ReidDataset, *, image_size: tuple[int, int],
@@ -181,13 +225,16 @@ def extract_dataset(model: nn.Module, dataset: ReidDataset, *, image_size: tuple
                     half: bool = False, reader: Callable | None = None,
                     cache_key: Callable[[Sequence[ImageRecord]], str | None] | None = None,
                     cache_dir: str | None = None, progress: bool = True,
-                    meta: dict | None = None) -> FeatureSet:
+                    placeholder_unreadable: bool = False, meta: dict | None = None) -> FeatureSet:
     """Query and gallery TTA features of ``dataset`` (see :func:`extract_split`), with
     names, identities, cameras and tracks; ``half`` stores float16. ``cache_key(records)``
     gives the image cache key when a custom ``reader`` is used. ``crops``: the crop
     folder (module doc); the metadata's ``"crops"`` counts the images fused with a crop
-    per split. ValueError when no crop matches any query or gallery image, or the dataset
-    has no root folder (crops need a dataset read from files)."""
+    per split. An unreadable query or gallery image is a ValueError naming it; with
+    ``placeholder_unreadable`` it gets a zero placeholder row, listed by name per split in
+    the metadata's ``"placeholders"`` (module doc). ValueError also when no crop matches
+    any query or gallery image, or the dataset has no root folder (crops need a dataset
+    read from files)."""
     device = torch.device(device)
     scales = check_scales(scales)
     size_factor = check_test_inputs(size_factor, interpolation, tta)
@@ -210,29 +257,30 @@ def extract_dataset(model: nn.Module, dataset: ReidDataset, *, image_size: tuple
             raise ValueError(f"crops: no file in {crops} is named like a query or gallery "
                              f"image (expected e.g. {example})")
     parts = {}
-    skipped_all = {}
+    placeholders = {}
     cropped = {}
     for split in ("query", "gallery"):
         records = getattr(dataset, split)
-        features, kept, skipped = extract_split(
+        features, unreadable = extract_split(
             model, records, image_size=image_size, scales=scales, flip=flip,
             size_factor=size_factor, interpolation=interpolation, tta=tta,
             crops=found.get(split), device=device, batch_size=batch_size, reader=reader,
             cache_key=cache_key(records) if cache_key else None, cache_dir=cache_dir,
-            progress=progress, desc=f"extract {split}")
+            progress=progress, desc=f"extract {split}",
+            placeholder_unreadable=placeholder_unreadable)
         if half:
             features = features.half()
-        parts[split] = SplitFeatures.from_records(features, kept)
-        skipped_all[split] = len(skipped)
+        parts[split] = SplitFeatures.from_records(features, records)
+        placeholders[split] = [os.path.basename(path) for path, _ in unreadable]
         if found:
-            kept_paths = {r.path for r in kept}
-            cropped[split] = sum(path is not None and record.path in kept_paths
+            missing = {path for path, _ in unreadable}
+            cropped[split] = sum(path is not None and record.path not in missing
                                  for record, path in zip(records, found[split]))
     info = {"dataset": dataset.name, "same_camera_junk": bool(dataset.same_camera_junk),
             "image_size": list(image_size), "scales": list(scales), "flip": bool(flip),
             "size_factor": size_factor, "test_size": list(scaled_size(image_size, size_factor)),
             "interpolation": interpolation, "tta": tta,
-            "dtype": "float16" if half else "float32", "skipped": skipped_all,
+            "dtype": "float16" if half else "float32", "placeholders": placeholders,
             "embedding_dim": int(parts["query"].features.shape[1])}
     if found:
         info["crops"] = {"dir": str(crops), **cropped}

@@ -467,6 +467,31 @@ def test_conventions_match_reference_and_each_other(kind, k1, k2, lambda_, rng):
     np.testing.assert_allclose(cosine, squared, rtol=0, atol=2 * ATOL)
 
 
+@pytest.mark.parametrize("kind", ["random", "clustered"])
+def test_similarities_of_unit_features_are_not_rerank_of_the_features(kind, rng):
+    """What the documentation states about the cosine convention, pinned: for L2-normalised
+    f with cosine similarities s and squared distances sq = 2 - 2 s,
+
+    - rerank(f) re-ranks D = sq (= rerank_distances(sqrt(sq)));
+    - rerank_similarities(s) re-ranks D = (2 - 2 s)^2 = sq^2 (the AICity 2020 seed's
+      re_ranking.py: original_dist = 2 - 2 sim, then squared) = rerank_distances(sq);
+    - the two differ: Dn = sq / max and (sq / max)^2 give the same neighbour lists but other
+      exp(-Dn) weights and another lambda term, so their distances do not agree."""
+    q, g, k1, k2 = 20, 60, 20, 6
+    f = _unit_features(rng, kind, q + g, 16, k1, k2)
+    sq = _sqeuclidean(f)
+    query, gallery = _f32(f[:q], f[q:])
+    features = rt.to_numpy(reid_fast.rerank(query, gallery, k1=k1, k2=k2, lambda_=0.3))
+    cosine = reid_fast.rerank_similarities(*_f32(*_split(f @ f.T, q)), k1=k1, k2=k2, lambda_=0.3)
+    np.testing.assert_allclose(
+        reid_fast.rerank_distances(*_f32(*_split(np.sqrt(sq), q)), k1=k1, k2=k2, lambda_=0.3),
+        features, rtol=0, atol=2 * ATOL)
+    np.testing.assert_allclose(
+        reid_fast.rerank_distances(*_f32(*_split(sq, q)), k1=k1, k2=k2, lambda_=0.3), cosine,
+        rtol=0, atol=2 * ATOL)
+    assert np.abs(cosine - features).max() > 0.01
+
+
 @pytest.mark.parametrize("backend", rt.backend_params())
 def test_matrix_conventions_frameworks(backend, rng):
     """rerank_distances / rerank_similarities on NumPy, torch (CPU, CUDA) and CuPy matrices."""

@@ -33,10 +33,10 @@ def model(run):
 
 def _extracted(model, paths, tmp_path, scales=(1.0,), flip=True):
     records = [ImageRecord(p, 0) for p in paths]
-    features, kept, skipped = extract_split(model.run.model, records, image_size=model.image_size,
-                                            scales=scales, flip=flip, device=torch.device("cpu"),
-                                            batch_size=2, cache_dir=str(tmp_path), progress=False)
-    assert len(kept) == len(paths) and not skipped
+    features, placeholders = extract_split(model.run.model, records, image_size=model.image_size,
+                                           scales=scales, flip=flip, device=torch.device("cpu"),
+                                           batch_size=2, cache_dir=str(tmp_path), progress=False)
+    assert features.shape[0] == len(paths) and not placeholders
     return features
 
 

@@ -72,10 +72,10 @@ def _per_image(model, paths, size, interpolation="bilinear"):
 
 def _extract(trained, paths, tmp_path, **options):
     records = [ImageRecord(p, 0) for p in paths]
-    features, kept, skipped = extract_split(trained.model, records, image_size=trained.image_size,
-                                            device=CPU, batch_size=2, cache_dir=str(tmp_path),
-                                            progress=False, **options)
-    assert len(kept) == len(paths) and not skipped
+    features, placeholders = extract_split(trained.model, records, image_size=trained.image_size,
+                                           device=CPU, batch_size=2, cache_dir=str(tmp_path),
+                                           progress=False, **options)
+    assert features.shape[0] == len(paths) and not placeholders
     return features
 
 
