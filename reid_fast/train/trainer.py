@@ -422,7 +422,8 @@ class Trainer:
             self._prepare()
             resumed = False
             if self.cfg.resume:
-                self._restore(load_checkpoint(self.run_dir, map_location="cpu"))
+                self._restore(load_checkpoint(self.run_dir, map_location="cpu",
+                                              what=f"--resume {self.cfg.resume}"))
                 resumed = True
                 if self.is_main:
                     print(f"resumed {self.run_dir} at epoch {self.epoch + 1}, step "

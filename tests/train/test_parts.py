@@ -164,3 +164,52 @@ def test_curve_plot_draws_both_panels(tmp_path):
 
     assert has(left, blue)      # the loss line
     assert has(right, blue)     # the mAP points
+
+
+def _saved_state(path) -> dict:
+    """A trainer-like checkpoint (weights, optimiser state, plain values) saved to ``path``."""
+    model = torch.nn.Linear(64, 32)
+    optimizer = torch.optim.AdamW(model.parameters())
+    model(torch.ones(1, 64)).sum().backward()
+    optimizer.step()
+    state = {"model": model.state_dict(), "optimizer": optimizer.state_dict(),
+             "position": {"epoch": 1, "global_step": 4}, "classes": [3, 5], "evaluations": "[]"}
+    save_atomic(state, path)
+    return state
+
+
+def test_checkpoint_checksum_catches_a_flipped_byte(tmp_path):
+    path = tmp_path / "checkpoint.pt"
+    state = _saved_state(path)
+    loaded = load_checkpoint(path)
+    assert "sha256" not in loaded and loaded["classes"] == [3, 5]
+    assert torch.equal(loaded["model"]["weight"], state["model"]["weight"])
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0x01
+    path.write_bytes(bytes(data))
+    with pytest.raises(ValueError, match=f"--resume x: {path} is damaged: its content does not "
+                                         "match the SHA-256 checksum"):
+        load_checkpoint(path, what="--resume x")
+
+
+def test_a_checkpoint_without_checksum_loads_with_a_warning(tmp_path):
+    path = tmp_path / "model.pt"
+    torch.save({"model": {"w": torch.ones(2)}}, path)      # as older versions wrote it
+    with pytest.warns(UserWarning, match=f"{path} has no checksum"):
+        assert torch.equal(load_checkpoint(path)["model"]["w"], torch.ones(2))
+
+
+@pytest.mark.parametrize("damage", ["empty", "truncated", "random", "text", "list"])
+def test_an_unreadable_checkpoint_is_a_value_error_naming_it(tmp_path, damage):
+    path = tmp_path / "checkpoint.pt"
+    _saved_state(path)
+    data = path.read_bytes()
+    if damage == "list":
+        torch.save([1, 2], path)
+    else:
+        path.write_bytes({"empty": b"", "truncated": data[: len(data) // 2],
+                          "random": np.random.default_rng(0).bytes(4000),
+                          "text": b"not a checkpoint\n"}[damage])
+    with pytest.raises(ValueError, match=f"^--resume {tmp_path}: {path} (is not a readable "
+                                         "PyTorch file|holds a list)"):
+        load_checkpoint(tmp_path, what=f"--resume {tmp_path}")
