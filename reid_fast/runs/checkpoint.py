@@ -43,11 +43,9 @@ def unreadable_file_errors(path: str | os.PathLike, what: str) -> Iterator[None]
         yield
     except (FileNotFoundError, ConnectionError):
         raise
-    except UNREADABLE_ERRORS as error:
-        first_line = (str(error).strip().splitlines() or [""])[0][:200]
+    except UNREADABLE_ERRORS as error:   # torch's own text is chained, not repeated
         raise ValueError(f"{what}: {os.fspath(path)} is not a readable PyTorch file (empty, "
-                         f"truncated or damaged?): {type(error).__name__}: {first_line}"
-                         ) from error
+                         f"truncated or damaged: {type(error).__name__})") from error
 
 
 def _feed(digest: Any, value: Any) -> None:

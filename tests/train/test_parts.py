@@ -18,6 +18,7 @@ from reid_fast.runs.config import (
     load_config_file,
     resolve_config_path,
 )
+from reid_fast.runs.model import build_run_model
 from reid_fast.train.ema import ModelEMA
 from reid_fast.train.optim import build_optimizer, lr_factor
 from reid_fast.viz.curves import plot_training_curves
@@ -213,3 +214,11 @@ def test_an_unreadable_checkpoint_is_a_value_error_naming_it(tmp_path, damage):
     with pytest.raises(ValueError, match=f"^--resume {tmp_path}: {path} (is not a readable "
                                          "PyTorch file|holds a list)"):
         load_checkpoint(tmp_path, what=f"--resume {tmp_path}")
+
+
+@pytest.mark.parametrize("content", [b"", b"not weights\n", bytes(range(256)) * 8])
+def test_an_unreadable_pretrained_file_is_a_value_error_naming_it(tmp_path, content):
+    path = tmp_path / "weights.pth"
+    path.write_bytes(content)
+    with pytest.raises(ValueError, match=f"^--pretrained: {path} is not a readable PyTorch file"):
+        build_run_model(TrainConfig(), 4, pretrained=path)
