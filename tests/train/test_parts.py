@@ -69,8 +69,27 @@ def test_task_options(tmp_path):
         TrainConfig(**load_config_file(path))
     with pytest.raises(TypeError, match="task must be a string, got int 2"):
         TrainConfig(task=2)
-    with pytest.raises(ValueError, match="orientation_bins must be between 1 and 360, got 0"):
+    with pytest.raises(ValueError, match="--orientation-bins must be between 1 and 360, got 0"):
         TrainConfig(orientation_bins=0)
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--epochs", "-1"], "--epochs must be >= 1, got -1"),
+    (["--epochs", "0"], "--epochs must be >= 1, got 0"),
+    (["--batch-size", "0"], "--batch-size must be >= 1, got 0"),
+    (["--instances", "0"], "--instances must be >= 1, got 0"),
+    (["--max-steps", "-1"], "--max-steps must be >= 0, got -1"),
+    (["--image-size", "0", "32"], r"--image-size must be a pair \(H, W\) of integers >= 1"),
+    (["--lr", "nan"], "--lr must be finite, got nan"),
+    (["--lr", "-0.1"], "--lr must be > 0, got -0.1"),
+    (["--lr", "0"], "--lr must be > 0, got 0.0"),
+    (["--weight-decay", "-1"], "--weight-decay must be >= 0, got -1.0"),
+    (["--flip-p", "1.5"], r"--flip-p must be in \[0, 1\], got 1.5"),
+    (["--milestones", "10", "-5"], r"--milestones\[1\] must be >= 0, got -5"),
+])
+def test_out_of_range_options_name_the_option(argv, message):
+    with pytest.raises(ValueError, match=f"^{message}"):
+        config_from_args(build_parser().parse_args(argv))
 
 
 def test_resolved_config_round_trips_through_json(tmp_path):
