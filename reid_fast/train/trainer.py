@@ -2,9 +2,11 @@
 
 A run folder holds ``config.json`` (the resolved configuration), ``checkpoint.pt`` (the
 latest resumable state, written atomically), ``model.pt`` (final weights, the config, the
-task and its classes, for extraction), ``metrics.jsonl`` (one JSON object per logged step
-and per evaluation), ``curves.png`` and ``final_eval.json``; with ``tensorboard`` also
-``tensorboard/`` (the same scalars as a TensorBoard log).
+task and its classes, for extraction; both .pt files carry a checksum,
+:mod:`reid_fast.runs.checkpoint`), ``metrics.jsonl`` (one JSON object per logged step and
+per evaluation; a resume cuts it back to the checkpoint's step), ``curves.png`` and
+``final_eval.json``; with ``tensorboard`` also ``tensorboard/`` (the same scalars as a
+TensorBoard log).
 
 The task (``cfg.task``, :mod:`reid_fast.data.tasks`) decides the labels: identities (the
 re-ID embedding, evaluated by ranking the gallery for each query), cameras or
@@ -70,6 +72,29 @@ class MetricsLog:
         """Flush and close the TensorBoard log, if any."""
         if self.scalars is not None:
             self.scalars.close()
+
+    def truncate(self, step: int) -> None:
+        """Keep the records of steps <= ``step`` (a resumed run's checkpoint: the run logs
+        the later ones again), and drop a last line cut short by a kill; rewritten
+        atomically. A complete line that is not a JSON record with a ``step`` is a
+        ValueError naming the file and the line."""
+        if not (self.enabled and self.path.is_file()):
+            return
+        text = self.path.read_text()
+        lines = text.split("\n")[:-1]   # the part after the last newline is torn (or empty)
+        kept = []
+        for number, line in enumerate(lines, 1):
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError:
+                record = None
+            if not (isinstance(record, dict) and isinstance(record.get("step"), int)):
+                raise ValueError(f"{self.path}, line {number}: not a JSON record with a step")
+            if record["step"] <= step:
+                kept.append(line + "\n")
+        write_text(self.path, "".join(kept))
 
     def read(self) -> list[dict]:
         if not self.path.is_file():
@@ -425,6 +450,7 @@ class Trainer:
                 self._restore(load_checkpoint(self.run_dir, map_location="cpu",
                                               what=f"--resume {self.cfg.resume}"))
                 resumed = True
+                self.log.truncate(self.global_step)
                 if self.is_main:
                     print(f"resumed {self.run_dir} at epoch {self.epoch + 1}, step "
                           f"{self.global_step}", flush=True)

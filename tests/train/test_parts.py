@@ -3,6 +3,7 @@ the curve plot."""
 
 from __future__ import annotations
 
+import json
 import math
 
 import numpy as np
@@ -21,6 +22,7 @@ from reid_fast.runs.config import (
 from reid_fast.runs.model import build_run_model
 from reid_fast.train.ema import ModelEMA
 from reid_fast.train.optim import build_optimizer, lr_factor
+from reid_fast.train.trainer import MetricsLog
 from reid_fast.viz.curves import plot_training_curves
 
 
@@ -241,3 +243,22 @@ def test_an_unreadable_pretrained_file_is_a_value_error_naming_it(tmp_path, cont
     path.write_bytes(content)
     with pytest.raises(ValueError, match=f"^--pretrained: {path} is not a readable PyTorch file"):
         build_run_model(TrainConfig(), 4, pretrained=path)
+
+
+def test_resume_cuts_the_metrics_log_back_to_the_checkpoint(tmp_path):
+    path = tmp_path / "metrics.jsonl"
+    records = [{"eval": "untrained", "step": 0}] + [{"step": s, "loss": 1.0 / s} for s in range(1, 8)]
+    records.insert(5, {"eval": "epoch 1", "step": 4})
+    lines = "".join(json.dumps(r) + "\n" for r in records)
+    path.write_text(lines + '{"step": 8, "lo')      # killed in the middle of a write
+    log = MetricsLog(path, True)
+    log.truncate(4)
+    assert log.read() == [r for r in records if r["step"] <= 4]
+    assert [p.name for p in tmp_path.iterdir()] == ["metrics.jsonl"]   # no temporary left
+    log.truncate(4)                                 # a second resume at the same step
+    assert log.read() == [r for r in records if r["step"] <= 4]
+    path.write_text(lines + "not json\n" + '{"step": 9}\n')
+    with pytest.raises(ValueError, match=f"{path}, line 10: not a JSON record with a step"):
+        log.truncate(4)
+    MetricsLog(tmp_path / "absent.jsonl", True).truncate(3)     # nothing logged yet: nothing to do
+    assert not (tmp_path / "absent.jsonl").exists()
