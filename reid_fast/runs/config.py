@@ -260,6 +260,14 @@ def load_config_file(path: str | os.PathLike) -> dict[str, Any]:
     return flat
 
 
+RUN_MARKERS = ("config.json", "checkpoint.pt", "model.pt")
+"""A folder holding any of these holds a run: training refuses it without ``--overwrite``."""
+
+RUN_FILES = (*RUN_MARKERS, "metrics.jsonl", "final_eval.json", "curves.png", "tensorboard")
+"""What training writes in a run folder (``tensorboard`` is a folder): ``--overwrite``
+deletes these first, and nothing else."""
+
+
 PRESETS_DIR = Path(__file__).resolve().parent.parent / "configs"
 
 
@@ -308,6 +316,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--smoke", action="store_true", help="a few steps of the configuration "
                         "at a small size on the CPU: " + ", ".join(
                             f"{k}={v}" for k, v in SMOKE_OVERRIDES.items()))
+    parser.add_argument("--overwrite", action="store_true", help="replace the run already in "
+                        "--output/--name: first delete the files training writes there ("
+                        f"{', '.join(RUN_FILES)}); without it such a folder is refused (continue "
+                        "it with --resume)")
     groups = {s: parser.add_argument_group(s) for s in SECTIONS}
     for f in fields(TrainConfig):
         default = f.default if f.default is not dataclasses.MISSING else f.default_factory()

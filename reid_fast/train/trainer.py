@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import math
+import shutil
 import time
 from datetime import datetime, timezone
 from pathlib import Path
@@ -39,7 +40,7 @@ from ..eval.embeddings import evaluate_features, extract_features
 from ..losses import build_loss
 from ..registry import import_plugins
 from ..runs.checkpoint import load_checkpoint, save_atomic
-from ..runs.config import TrainConfig
+from ..runs.config import RUN_FILES, RUN_MARKERS, TrainConfig
 from ..runs.datasets import PreparedData, prepare_data
 from ..runs.model import build_run_model
 from ..viz.curves import plot_training_curves
@@ -114,16 +115,43 @@ def _run_dir(cfg: TrainConfig, ctx: DistContext) -> Path:
     return Path(cfg.output) / name
 
 
-class Trainer:
-    """Trains ``cfg`` end to end: :meth:`run` returns the final summary (a dict)."""
+def _claim_run_dir(run_dir: Path, cfg: TrainConfig, overwrite: bool, is_main: bool) -> None:
+    """A new run (not ``cfg.resume``) refuses a folder that holds a run (a file of
+    :data:`RUN_MARKERS`) unless ``overwrite``: then the main process deletes the
+    :data:`RUN_FILES` there first."""
+    if cfg.resume:
+        if overwrite:
+            raise ValueError("--overwrite replaces a run and --resume continues one: pass one")
+        return
+    found = [name for name in RUN_MARKERS if (run_dir / name).exists()]
+    if found and not overwrite:
+        raise ValueError(f"{run_dir} already holds a run ({', '.join(found)}): continue it with "
+                         f"--resume {run_dir}, replace it with --overwrite (deletes its "
+                         "training files first), or pick another --name")
+    if overwrite and is_main:
+        for name in RUN_FILES:
+            path = run_dir / name
+            if path.is_dir():
+                shutil.rmtree(path)
+            else:
+                path.unlink(missing_ok=True)
 
-    def __init__(self, cfg: TrainConfig) -> None:
+
+class Trainer:
+    """Trains ``cfg`` end to end: :meth:`run` returns the final summary (a dict).
+
+    A new run's folder (``cfg.output / cfg.name``) must not hold a run yet, unless
+    ``overwrite``: then its training files are deleted first (:func:`_claim_run_dir`).
+    """
+
+    def __init__(self, cfg: TrainConfig, *, overwrite: bool = False) -> None:
         import_plugins(cfg.plugins)
         self.cfg = cfg
         self.ctx = setup_distributed(cfg.device)
         self.device = self.ctx.device
         self.run_dir = _run_dir(cfg, self.ctx)
         self.is_main = self.ctx.is_main
+        _claim_run_dir(self.run_dir, cfg, overwrite, self.is_main)
         self.show = cfg.progress and self.is_main
         if self.is_main:
             self.run_dir.mkdir(parents=True, exist_ok=True)
