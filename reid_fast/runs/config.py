@@ -234,8 +234,15 @@ def load_config_file(path: str | os.PathLike) -> dict[str, Any]:
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"config file not found: {path}")
-    text = path.read_text()
-    raw = json.loads(text) if path.suffix == ".json" else tomllib.loads(text)
+    kind = "JSON" if path.suffix == ".json" else "TOML"
+    try:
+        text = path.read_text(encoding="utf-8")
+        raw = json.loads(text) if kind == "JSON" else tomllib.loads(text)
+    except (UnicodeDecodeError, json.JSONDecodeError, tomllib.TOMLDecodeError) as error:
+        raise ValueError(f"{path}: not a readable {kind} configuration ({error})") from error
+    if not isinstance(raw, dict):
+        raise ValueError(f"{path}: a configuration is a {kind} table of keys, got a "
+                         f"{type(raw).__name__}")
     defaults = {f.name: f for f in fields(TrainConfig)}
     flat: dict[str, Any] = {}
 

@@ -57,6 +57,13 @@ def test_config_file_errors(tmp_path):
         load_config_file(bad)
     with pytest.raises(FileNotFoundError, match="neither a file nor a shipped preset"):
         resolve_config_path("no-such-preset")
+    stored = tmp_path / "config.json"         # a run's config.json, cut short or garbage
+    for content, message in ((b'{"optim": {"lr"', "not a readable JSON configuration"),
+                             (b"\xff\xfe\x00", "not a readable JSON configuration"),
+                             (b"[1, 2]", "a configuration is a JSON table of keys, got a list")):
+        stored.write_bytes(content)
+        with pytest.raises(ValueError, match=f"^{stored}: {message}"):
+            load_config_file(stored)
 
 
 def test_task_options(tmp_path):
