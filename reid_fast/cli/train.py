@@ -3,7 +3,8 @@
 With no arguments it trains the small CPU ResNet on the built-in synthetic vehicles
 (a few minutes on 2 CPU cores), evaluates it untrained, trained, and trained with
 k-reciprocal re-ranking, and prints a summary. Under ``torchrun --nproc_per_node N`` it
-trains with DistributedDataParallel. ``--resume RUN_DIR`` continues a run exactly.
+trains with DistributedDataParallel. ``--resume RUN_DIR`` continues a run exactly; a new
+run refuses a folder that already holds one unless ``--overwrite``.
 ``--print-config`` prints the resolved configuration as JSON and exits; ``--smoke`` runs
 a few CPU steps of any configuration at a small size (``SMOKE_OVERRIDES``).
 """
@@ -80,7 +81,7 @@ def train(args) -> int | None:
     if cfg.tensorboard and not tensorboard_available():
         print(f"error: {TENSORBOARD_MISSING}", file=sys.stderr, flush=True)
         return 2
-    summary = Trainer(cfg).run()
+    summary = Trainer(cfg, overwrite=args.overwrite).run()
     if "evaluations" in summary:
         print(json.dumps(summary, indent=2) if args.json else format_summary(summary), flush=True)
 

@@ -129,12 +129,20 @@ def build_model(
                     ibn=ibn, **backbone_options),
     )
     if pretrained is not None:
-        missing, unexpected = load_pretrained(model, pretrained, arch=arch)
-        if missing or unexpected:
-            warnings.warn(
-                f"{os.fspath(pretrained)!r} into {arch}: {len(missing)} backbone keys not in the "
-                f"file (e.g. {missing[:3]}), {len(unexpected)} file keys not in the backbone "
-                f"(e.g. {unexpected[:3]})",
-                stacklevel=2,
-            )
+        apply_pretrained(model, pretrained)
     return model
+
+
+def apply_pretrained(model: ReidModel, pretrained: str | os.PathLike[str]) -> None:
+    """Load ``pretrained`` (a file, or ``"imagenet"``) into ``model``'s backbone with
+    :func:`load_pretrained` (arch from ``model.config``), warning with the backbone keys
+    the file lacks and the file keys the backbone lacks."""
+    arch = model.config.get("arch")
+    missing, unexpected = load_pretrained(model, pretrained, arch=arch)
+    if missing or unexpected:
+        warnings.warn(
+            f"{os.fspath(pretrained)!r} into {arch}: {len(missing)} backbone keys not in the "
+            f"file (e.g. {missing[:3]}), {len(unexpected)} file keys not in the backbone "
+            f"(e.g. {unexpected[:3]})",
+            stacklevel=3,
+        )

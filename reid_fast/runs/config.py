@@ -47,6 +47,12 @@ _LOSS_DEFAULTS = LossOptions(num_classes=1, feat_dim=1)
 """The losses' option defaults (one home: :class:`reid_fast.losses.LossOptions`)."""
 
 
+def option_name(field_name: str) -> str:
+    """The ``reid-fast train`` option of a :class:`TrainConfig` field: ``batch_size`` ->
+    ``--batch-size``, ``lambda_`` -> ``--lambda``."""
+    return "--" + field_name.rstrip("_").replace("_", "-")
+
+
 @dataclass
 class TrainConfig:
     # data
@@ -165,8 +171,29 @@ class TrainConfig:
     lambda_: float = _opt(DEFAULT_RERANK.lambda_, "eval", "re-ranking lambda")
 
     def __post_init__(self) -> None:
-        validation.one_of("task", self.task, TASKS)
-        validation.integer("orientation_bins", self.orientation_bins, 1, MAX_ORIENTATION_BINS)
+        """Check the values whose errors would otherwise come late or never (a negative
+        epoch count trains nothing, a NaN learning rate trains garbage); messages name the
+        ``--option``."""
+        o = option_name
+        validation.one_of(o("task"), self.task, TASKS)
+        validation.integer(o("orientation_bins"), self.orientation_bins, 1, MAX_ORIENTATION_BINS)
+        validation.size_hw(o("image_size"), self.image_size)
+        for name in ("epochs", "batch_size", "instances", "embedding_dim", "log_every",
+                     "eval_batch_size"):
+            validation.integer(o(name), getattr(self, name), 1)
+        for name in ("synthetic_train_ids", "synthetic_test_ids", "pad", "max_steps",
+                     "checkpoint_every", "eval_every"):
+            validation.integer(o(name), getattr(self, name), 0)
+        for i, milestone in enumerate(self.milestones):
+            validation.integer(f"{o('milestones')}[{i}]", milestone, 0)
+        validation.real(o("lr"), self.lr, positive=True)
+        for name in ("backbone_lr_mult", "weight_decay", "warmup_epochs", "warmup_start",
+                     "triplet_margin", "color_jitter"):
+            validation.real(o(name), getattr(self, name), 0)
+        validation.real(o("gamma"), self.gamma, positive=True)
+        for name in ("momentum", "flip_p", "erasing_p", "autoaugment_p", "dropout",
+                     "label_smoothing"):
+            validation.probability(o(name), getattr(self, name))
 
     @property
     def rerank_params(self) -> RerankParams:
@@ -207,8 +234,15 @@ def load_config_file(path: str | os.PathLike) -> dict[str, Any]:
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"config file not found: {path}")
-    text = path.read_text()
-    raw = json.loads(text) if path.suffix == ".json" else tomllib.loads(text)
+    kind = "JSON" if path.suffix == ".json" else "TOML"
+    try:
+        text = path.read_text(encoding="utf-8")
+        raw = json.loads(text) if kind == "JSON" else tomllib.loads(text)
+    except (UnicodeDecodeError, json.JSONDecodeError, tomllib.TOMLDecodeError) as error:
+        raise ValueError(f"{path}: not a readable {kind} configuration ({error})") from error
+    if not isinstance(raw, dict):
+        raise ValueError(f"{path}: a configuration is a {kind} table of keys, got a "
+                         f"{type(raw).__name__}")
     defaults = {f.name: f for f in fields(TrainConfig)}
     flat: dict[str, Any] = {}
 
@@ -231,6 +265,14 @@ def load_config_file(path: str | os.PathLike) -> dict[str, Any]:
         else:
             put(key, value, "")
     return flat
+
+
+RUN_MARKERS = ("config.json", "checkpoint.pt", "model.pt")
+"""A folder holding any of these holds a run: training refuses it without ``--overwrite``."""
+
+RUN_FILES = (*RUN_MARKERS, "metrics.jsonl", "final_eval.json", "curves.png", "tensorboard")
+"""What training writes in a run folder (``tensorboard`` is a folder): ``--overwrite``
+deletes these first, and nothing else."""
 
 
 PRESETS_DIR = Path(__file__).resolve().parent.parent / "configs"
@@ -281,10 +323,14 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--smoke", action="store_true", help="a few steps of the configuration "
                         "at a small size on the CPU: " + ", ".join(
                             f"{k}={v}" for k, v in SMOKE_OVERRIDES.items()))
+    parser.add_argument("--overwrite", action="store_true", help="replace the run already in "
+                        "--output/--name: first delete the files training writes there ("
+                        f"{', '.join(RUN_FILES)}); without it such a folder is refused (continue "
+                        "it with --resume)")
     groups = {s: parser.add_argument_group(s) for s in SECTIONS}
     for f in fields(TrainConfig):
         default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
-        option = "--" + f.name.rstrip("_").replace("_", "-")
+        option = option_name(f.name)
         help_text, choices = f.metadata["help"], f.metadata["choices"]
         kw: dict[str, Any] = {"dest": f.name, "default": None,
                               "help": (help_text() if callable(help_text) else help_text)

@@ -49,10 +49,11 @@ def config_from_dict(sections: dict) -> TrainConfig:
 
 def load_run(run: str | os.PathLike, device: str | torch.device = "cpu") -> TrainedRun:
     """Rebuild the model of a finished run from ``run/model.pt`` (or a ``model.pt`` path),
-    loaded with ``weights_only=True``, in eval mode on ``device``; the run's ``plugins``
-    are imported first."""
+    loaded with ``weights_only=True`` and its checksum verified
+    (:func:`~reid_fast.runs.checkpoint.load_checkpoint`), in eval mode on ``device``; the
+    run's ``plugins`` are imported first."""
     path = model_file(run, "load_run")
-    saved = load_checkpoint(path)
+    saved = load_checkpoint(path, what="load_run")
     cfg = config_from_dict(saved["config"])
     import_plugins(cfg.plugins)  # the run's own backbone may come from a plugin
     model = build_run_model(cfg, saved["num_classes"])

@@ -43,11 +43,12 @@ def load_finetune(model: nn.Module, run: str | os.PathLike) -> FinetuneReport:
 
     Raises:
         FileNotFoundError: no ``model.pt`` there.
-        ValueError: the two models differ outside the classifier (another ``--arch``,
+        ValueError: its ``model.pt`` is not readable or fails its checksum
+            (:func:`~reid_fast.runs.checkpoint.load_checkpoint`); the two models differ outside the classifier (another ``--arch``,
             ``--head``, ``--embedding-dim`` ...): a missing, extra or reshaped tensor.
     """
     path = model_file(run, f"--finetune {run}")
-    saved = load_checkpoint(path)["model"]
+    saved = load_checkpoint(path, what=f"--finetune {run}")["model"]
     own = model.state_dict()
     keep = [key for key in own if not key.startswith(CLASSIFIER_PREFIX)]
     fresh = tuple(key for key in own if key.startswith(CLASSIFIER_PREFIX))

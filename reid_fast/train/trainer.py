@@ -2,9 +2,11 @@
 
 A run folder holds ``config.json`` (the resolved configuration), ``checkpoint.pt`` (the
 latest resumable state, written atomically), ``model.pt`` (final weights, the config, the
-task and its classes, for extraction), ``metrics.jsonl`` (one JSON object per logged step
-and per evaluation), ``curves.png`` and ``final_eval.json``; with ``tensorboard`` also
-``tensorboard/`` (the same scalars as a TensorBoard log).
+task and its classes, for extraction; both .pt files carry a checksum,
+:mod:`reid_fast.runs.checkpoint`), ``metrics.jsonl`` (one JSON object per logged step and
+per evaluation; a resume cuts it back to the checkpoint's step), ``curves.png`` and
+``final_eval.json``; with ``tensorboard`` also ``tensorboard/`` (the same scalars as a
+TensorBoard log).
 
 The task (``cfg.task``, :mod:`reid_fast.data.tasks`) decides the labels: identities (the
 re-ID embedding, evaluated by ranking the gallery for each query), cameras or
@@ -17,6 +19,7 @@ from __future__ import annotations
 
 import json
 import math
+import shutil
 import time
 from datetime import datetime, timezone
 from pathlib import Path
@@ -37,7 +40,7 @@ from ..eval.embeddings import evaluate_features, extract_features
 from ..losses import build_loss
 from ..registry import import_plugins
 from ..runs.checkpoint import load_checkpoint, save_atomic
-from ..runs.config import TrainConfig
+from ..runs.config import RUN_FILES, RUN_MARKERS, TrainConfig
 from ..runs.datasets import PreparedData, prepare_data
 from ..runs.model import build_run_model
 from ..viz.curves import plot_training_curves
@@ -71,6 +74,29 @@ class MetricsLog:
         if self.scalars is not None:
             self.scalars.close()
 
+    def truncate(self, step: int) -> None:
+        """Keep the records of steps <= ``step`` (a resumed run's checkpoint: the run logs
+        the later ones again), and drop a last line cut short by a kill; rewritten
+        atomically. A complete line that is not a JSON record with a ``step`` is a
+        ValueError naming the file and the line."""
+        if not (self.enabled and self.path.is_file()):
+            return
+        text = self.path.read_text()
+        lines = text.split("\n")[:-1]   # the part after the last newline is torn (or empty)
+        kept = []
+        for number, line in enumerate(lines, 1):
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError:
+                record = None
+            if not (isinstance(record, dict) and isinstance(record.get("step"), int)):
+                raise ValueError(f"{self.path}, line {number}: not a JSON record with a step")
+            if record["step"] <= step:
+                kept.append(line + "\n")
+        write_text(self.path, "".join(kept))
+
     def read(self) -> list[dict]:
         if not self.path.is_file():
             return []
@@ -89,16 +115,43 @@ def _run_dir(cfg: TrainConfig, ctx: DistContext) -> Path:
     return Path(cfg.output) / name
 
 
-class Trainer:
-    """Trains ``cfg`` end to end: :meth:`run` returns the final summary (a dict)."""
+def _claim_run_dir(run_dir: Path, cfg: TrainConfig, overwrite: bool, is_main: bool) -> None:
+    """A new run (not ``cfg.resume``) refuses a folder that holds a run (a file of
+    :data:`RUN_MARKERS`) unless ``overwrite``: then the main process deletes the
+    :data:`RUN_FILES` there first."""
+    if cfg.resume:
+        if overwrite:
+            raise ValueError("--overwrite replaces a run and --resume continues one: pass one")
+        return
+    found = [name for name in RUN_MARKERS if (run_dir / name).exists()]
+    if found and not overwrite:
+        raise ValueError(f"{run_dir} already holds a run ({', '.join(found)}): continue it with "
+                         f"--resume {run_dir}, replace it with --overwrite (deletes its "
+                         "training files first), or pick another --name")
+    if overwrite and is_main:
+        for name in RUN_FILES:
+            path = run_dir / name
+            if path.is_dir():
+                shutil.rmtree(path)
+            else:
+                path.unlink(missing_ok=True)
 
-    def __init__(self, cfg: TrainConfig) -> None:
+
+class Trainer:
+    """Trains ``cfg`` end to end: :meth:`run` returns the final summary (a dict).
+
+    A new run's folder (``cfg.output / cfg.name``) must not hold a run yet, unless
+    ``overwrite``: then its training files are deleted first (:func:`_claim_run_dir`).
+    """
+
+    def __init__(self, cfg: TrainConfig, *, overwrite: bool = False) -> None:
         import_plugins(cfg.plugins)
         self.cfg = cfg
         self.ctx = setup_distributed(cfg.device)
         self.device = self.ctx.device
         self.run_dir = _run_dir(cfg, self.ctx)
         self.is_main = self.ctx.is_main
+        _claim_run_dir(self.run_dir, cfg, overwrite, self.is_main)
         self.show = cfg.progress and self.is_main
         if self.is_main:
             self.run_dir.mkdir(parents=True, exist_ok=True)
@@ -422,8 +475,10 @@ class Trainer:
             self._prepare()
             resumed = False
             if self.cfg.resume:
-                self._restore(load_checkpoint(self.run_dir, map_location="cpu"))
+                self._restore(load_checkpoint(self.run_dir, map_location="cpu",
+                                              what=f"--resume {self.cfg.resume}"))
                 resumed = True
+                self.log.truncate(self.global_step)
                 if self.is_main:
                     print(f"resumed {self.run_dir} at epoch {self.epoch + 1}, step "
                           f"{self.global_step}", flush=True)

@@ -3,6 +3,7 @@ the curve plot."""
 
 from __future__ import annotations
 
+import json
 import math
 
 import numpy as np
@@ -18,8 +19,10 @@ from reid_fast.runs.config import (
     load_config_file,
     resolve_config_path,
 )
+from reid_fast.runs.model import build_run_model
 from reid_fast.train.ema import ModelEMA
 from reid_fast.train.optim import build_optimizer, lr_factor
+from reid_fast.train.trainer import MetricsLog
 from reid_fast.viz.curves import plot_training_curves
 
 
@@ -54,6 +57,13 @@ def test_config_file_errors(tmp_path):
         load_config_file(bad)
     with pytest.raises(FileNotFoundError, match="neither a file nor a shipped preset"):
         resolve_config_path("no-such-preset")
+    stored = tmp_path / "config.json"         # a run's config.json, cut short or garbage
+    for content, message in ((b'{"optim": {"lr"', "not a readable JSON configuration"),
+                             (b"\xff\xfe\x00", "not a readable JSON configuration"),
+                             (b"[1, 2]", "a configuration is a JSON table of keys, got a list")):
+        stored.write_bytes(content)
+        with pytest.raises(ValueError, match=f"^{stored}: {message}"):
+            load_config_file(stored)
 
 
 def test_task_options(tmp_path):
@@ -68,8 +78,27 @@ def test_task_options(tmp_path):
         TrainConfig(**load_config_file(path))
     with pytest.raises(TypeError, match="task must be a string, got int 2"):
         TrainConfig(task=2)
-    with pytest.raises(ValueError, match="orientation_bins must be between 1 and 360, got 0"):
+    with pytest.raises(ValueError, match="--orientation-bins must be between 1 and 360, got 0"):
         TrainConfig(orientation_bins=0)
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--epochs", "-1"], "--epochs must be >= 1, got -1"),
+    (["--epochs", "0"], "--epochs must be >= 1, got 0"),
+    (["--batch-size", "0"], "--batch-size must be >= 1, got 0"),
+    (["--instances", "0"], "--instances must be >= 1, got 0"),
+    (["--max-steps", "-1"], "--max-steps must be >= 0, got -1"),
+    (["--image-size", "0", "32"], r"--image-size must be a pair \(H, W\) of integers >= 1"),
+    (["--lr", "nan"], "--lr must be finite, got nan"),
+    (["--lr", "-0.1"], "--lr must be > 0, got -0.1"),
+    (["--lr", "0"], "--lr must be > 0, got 0.0"),
+    (["--weight-decay", "-1"], "--weight-decay must be >= 0, got -1.0"),
+    (["--flip-p", "1.5"], r"--flip-p must be in \[0, 1\], got 1.5"),
+    (["--milestones", "10", "-5"], r"--milestones\[1\] must be >= 0, got -5"),
+])
+def test_out_of_range_options_name_the_option(argv, message):
+    with pytest.raises(ValueError, match=f"^{message}"):
+        config_from_args(build_parser().parse_args(argv))
 
 
 def test_resolved_config_round_trips_through_json(tmp_path):
@@ -164,3 +193,79 @@ def test_curve_plot_draws_both_panels(tmp_path):
 
     assert has(left, blue)      # the loss line
     assert has(right, blue)     # the mAP points
+
+
+def _saved_state(path) -> dict:
+    """A trainer-like checkpoint (weights, optimiser state, plain values) saved to ``path``."""
+    model = torch.nn.Linear(64, 32)
+    optimizer = torch.optim.AdamW(model.parameters())
+    model(torch.ones(1, 64)).sum().backward()
+    optimizer.step()
+    state = {"model": model.state_dict(), "optimizer": optimizer.state_dict(),
+             "position": {"epoch": 1, "global_step": 4}, "classes": [3, 5], "evaluations": "[]"}
+    save_atomic(state, path)
+    return state
+
+
+def test_checkpoint_checksum_catches_a_flipped_byte(tmp_path):
+    path = tmp_path / "checkpoint.pt"
+    state = _saved_state(path)
+    loaded = load_checkpoint(path)
+    assert "sha256" not in loaded and loaded["classes"] == [3, 5]
+    assert torch.equal(loaded["model"]["weight"], state["model"]["weight"])
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0x01
+    path.write_bytes(bytes(data))
+    with pytest.raises(ValueError, match=f"--resume x: {path} is damaged: its content does not "
+                                         "match the SHA-256 checksum"):
+        load_checkpoint(path, what="--resume x")
+
+
+def test_a_checkpoint_without_checksum_loads_with_a_warning(tmp_path):
+    path = tmp_path / "model.pt"
+    torch.save({"model": {"w": torch.ones(2)}}, path)      # as older versions wrote it
+    with pytest.warns(UserWarning, match=f"{path} has no checksum"):
+        assert torch.equal(load_checkpoint(path)["model"]["w"], torch.ones(2))
+
+
+@pytest.mark.parametrize("damage", ["empty", "truncated", "random", "text", "list"])
+def test_an_unreadable_checkpoint_is_a_value_error_naming_it(tmp_path, damage):
+    path = tmp_path / "checkpoint.pt"
+    _saved_state(path)
+    data = path.read_bytes()
+    if damage == "list":
+        torch.save([1, 2], path)
+    else:
+        path.write_bytes({"empty": b"", "truncated": data[: len(data) // 2],
+                          "random": np.random.default_rng(0).bytes(4000),
+                          "text": b"not a checkpoint\n"}[damage])
+    with pytest.raises(ValueError, match=f"^--resume {tmp_path}: {path} (is not a readable "
+                                         "PyTorch file|holds a list)"):
+        load_checkpoint(tmp_path, what=f"--resume {tmp_path}")
+
+
+@pytest.mark.parametrize("content", [b"", b"not weights\n", bytes(range(256)) * 8])
+def test_an_unreadable_pretrained_file_is_a_value_error_naming_it(tmp_path, content):
+    path = tmp_path / "weights.pth"
+    path.write_bytes(content)
+    with pytest.raises(ValueError, match=f"^--pretrained: {path} is not a readable PyTorch file"):
+        build_run_model(TrainConfig(), 4, pretrained=path)
+
+
+def test_resume_cuts_the_metrics_log_back_to_the_checkpoint(tmp_path):
+    path = tmp_path / "metrics.jsonl"
+    records = [{"eval": "untrained", "step": 0}] + [{"step": s, "loss": 1.0 / s} for s in range(1, 8)]
+    records.insert(5, {"eval": "epoch 1", "step": 4})
+    lines = "".join(json.dumps(r) + "\n" for r in records)
+    path.write_text(lines + '{"step": 8, "lo')      # killed in the middle of a write
+    log = MetricsLog(path, True)
+    log.truncate(4)
+    assert log.read() == [r for r in records if r["step"] <= 4]
+    assert [p.name for p in tmp_path.iterdir()] == ["metrics.jsonl"]   # no temporary left
+    log.truncate(4)                                 # a second resume at the same step
+    assert log.read() == [r for r in records if r["step"] <= 4]
+    path.write_text(lines + "not json\n" + '{"step": 9}\n')
+    with pytest.raises(ValueError, match=f"{path}, line 10: not a JSON record with a step"):
+        log.truncate(4)
+    MetricsLog(tmp_path / "absent.jsonl", True).truncate(3)     # nothing logged yet: nothing to do
+    assert not (tmp_path / "absent.jsonl").exists()

@@ -15,7 +15,12 @@ import torch
 from reid_fast.cli.train import main
 from reid_fast.models import BACKBONES, build_model
 from reid_fast.runs.checkpoint import load_checkpoint
-from reid_fast.runs.config import SMOKE_OVERRIDES, preset_names
+from reid_fast.runs.config import (
+    SMOKE_OVERRIDES,
+    build_parser,
+    config_from_args,
+    preset_names,
+)
 from reid_fast.train.finetune import load_finetune
 from reid_fast.train.tensorboard import (
     TENSORBOARD_MISSING,
@@ -210,3 +215,59 @@ def test_metrics_records_become_tensorboard_scalars(tmp_path, monkeypatch):
         ("eval/seconds", 1.5, 4), ("eval/plain/mAP", 0.5, 4), ("eval/plain/rank1", 0.75, 4),
     ]
     assert len(log.read()) == 2
+
+
+def _one_error_line(capsys) -> str:
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and err.count("\n") == 1, err
+    return err
+
+
+def test_an_existing_run_is_refused_without_overwrite(tmp_path, capsys):
+    run = tmp_path / "r"
+    run.mkdir()
+    (run / "config.json").write_text("{}\n")
+    argv = [*TINY, "--cache-dir", str(tmp_path / "cache"), "--output", str(tmp_path),
+            "--name", "r", "--max-steps", "1"]
+    assert main(argv) == 2
+    err = _one_error_line(capsys)
+    assert f"{run} already holds a run (config.json): continue it with --resume {run}" in err
+    assert "--overwrite" in err
+    assert [p.name for p in run.iterdir()] == ["config.json"]     # untouched
+    assert main([*argv, "--resume", str(run), "--overwrite"]) == 2
+    assert "--overwrite replaces a run and --resume continues one" in _one_error_line(capsys)
+
+
+def test_overwrite_deletes_the_training_files_first(tmp_path, capsys):
+    run = tmp_path / "r"
+    (run / "tensorboard").mkdir(parents=True)
+    for name in ("model.pt", "checkpoint.pt", "final_eval.json", "curves.png", "notes.txt"):
+        (run / name).write_text("old\n")
+    (run / "metrics.jsonl").write_text('{"step": 99, "loss": 9.0}\n')
+    assert main([*TINY, "--cache-dir", str(tmp_path / "cache"), "--output", str(tmp_path),
+                 "--name", "r", "--max-steps", "1", "--overwrite"]) == 0
+    records = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert [(r.get("eval"), r["step"]) for r in records] == [("step 1", 1)]   # step 99 gone
+    assert not (run / "tensorboard").exists()
+    assert (run / "notes.txt").read_text() == "old\n"              # not a training file
+    assert load_checkpoint(run / "model.pt")["num_classes"] == 12
+    assert load_checkpoint(run)["position"]["global_step"] == 1
+    assert not json.loads((run / "config.json").read_text())["train"].get("overwrite")
+
+
+@pytest.mark.parametrize("content", [b"", b"random \x00\xff bytes" * 50])
+def test_resume_of_an_unreadable_checkpoint_is_one_error_line(tmp_path, capsys, content):
+    run = tmp_path / "r"
+    config = config_from_args(build_parser().parse_args(
+        [*TINY, "--cache-dir", str(tmp_path / "cache"), "--output", str(tmp_path), "--name", "r"]))
+    config.save(run / "config.json")
+    (run / "checkpoint.pt").write_bytes(content)
+    assert main(["--resume", str(run)]) == 2
+    err = _one_error_line(capsys)
+    assert err.startswith(f"error: --resume {run}: {run / 'checkpoint.pt'} is not a readable "
+                          "PyTorch file")
+
+
+def test_negative_epochs_are_one_error_line(capsys):
+    assert main(["--epochs", "-1", "--print-config"]) == 2
+    assert _one_error_line(capsys) == "error: --epochs must be >= 1, got -1\n"

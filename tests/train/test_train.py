@@ -39,12 +39,16 @@ def _train(tmp: Path, *args: str, check: bool = True) -> subprocess.CompletedPro
 
 
 def _losses(run: Path) -> dict[int, float]:
-    """step -> loss; a step logged twice (before a kill and after the resume) keeps the
-    later line."""
+    """step -> loss; each step is logged once (a resume cuts the log back to its
+    checkpoint). A line cut short by a kill ends the log."""
     out = {}
     for line in (run / "metrics.jsonl").read_text().splitlines():
-        record = json.loads(line)
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError:
+            break
         if "loss" in record:
+            assert record["step"] not in out, f"step {record['step']} logged twice"
             out[record["step"]] = record["loss"]
     return out
 
