@@ -10,13 +10,13 @@ import shutil
 
 import numpy as np
 import pytest
-import torch
 
 from reid_fast.cli import extract, pipeline
 from reid_fast.data.formats import load_aicity
 from reid_fast.data.synthetic import SyntheticConfig, SyntheticVehicles
 from reid_fast.eval import read_aicity_submission
 from reid_fast.eval.submission import ranked_gallery
+from reid_fast.runs.checkpoint import load_checkpoint, save_atomic
 from reid_fast.testtime.feature_file import load_distances, load_features
 
 FAST = ["--no-progress", "--pictures", "0", "--scales", "1"]
@@ -25,11 +25,11 @@ FAST = ["--no-progress", "--pictures", "0", "--scales", "1"]
 def _run_with_test_ids(run, folder, test_ids):
     """A copy of the tiny run whose configuration names another synthetic test set."""
     folder.mkdir()
-    saved = torch.load(run / "model.pt", weights_only=True)
+    saved = load_checkpoint(run / "model.pt")  # checked, without its checksum
     for section in saved["config"].values():
         if "synthetic_test_ids" in section:
             section["synthetic_test_ids"] = test_ids
-    torch.save(saved, folder / "model.pt")
+    save_atomic(saved, folder / "model.pt")  # a new checksum for the edited content
     return folder
 
 
