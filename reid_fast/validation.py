@@ -15,8 +15,22 @@ import numbers
 from typing import Any, Sequence
 
 
+INT64_MAX = 2**63 - 1
+"""The largest size or count the native core takes (an int64)."""
+
+
 def _type_name(value: Any) -> str:
     return type(value).__name__
+
+
+def _scalar(value: Any) -> Any:
+    """A 0-d NumPy, torch or CuPy array (``numpy.array(3)``, ``torch.tensor(0.5)``) as the
+    Python number it holds, so that checks and messages see the number; anything else as
+    it is."""
+    module = type(value).__module__.split(".")[0]
+    if module in ("numpy", "torch", "cupy") and getattr(value, "ndim", None) == 0:
+        return value.item()
+    return value
 
 
 def integer(name: str, value: Any, low: int | None = None, high: int | None = None, *,
@@ -24,7 +38,8 @@ def integer(name: str, value: Any, low: int | None = None, high: int | None = No
     """``value`` as an ``int`` in [low, high] (either bound may be None; ``high_name``
     says what the upper bound is, e.g. "the number of gallery rows").
 
-    bool is not an integer here; NumPy integers are."""
+    bool is not an integer here; NumPy integers and 0-d integer arrays are."""
+    value = _scalar(value)
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
         raise TypeError(f"{name} must be an integer, got {_type_name(value)} {value!r}")
     value = int(value)
@@ -41,7 +56,8 @@ def integer(name: str, value: Any, low: int | None = None, high: int | None = No
 def real(name: str, value: Any, low: float | None = None, high: float | None = None, *,
          positive: bool = False, finite: bool = True) -> float:
     """``value`` as a ``float`` in [low, high], > 0 with ``positive``, finite unless
-    ``finite=False``. bool is not a number here."""
+    ``finite=False``. bool is not a number here; 0-d arrays are their number."""
+    value = _scalar(value)
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise TypeError(f"{name} must be a real number, got {_type_name(value)} {value!r}")
     number = float(value)

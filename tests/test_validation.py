@@ -51,6 +51,22 @@ def test_real():
         v.probability("p", -0.1)
 
 
+def test_zero_dimensional_arrays_are_their_number():
+    """A 0-d NumPy array or torch tensor is checked, converted and shown as the number it
+    holds (the message used to show ``tensor(0.5000)`` and refuse it)."""
+    torch = pytest.importorskip("torch")
+    assert v.integer("k1", torch.tensor(20)) == 20 and type(v.integer("k1", np.array(3))) is int
+    assert v.real("lambda_", torch.tensor(0.25)) == 0.25 and type(v.real("a", np.array(2.0))) is float
+    with pytest.raises(ValueError, match=r"lambda_ must be in \[0, 1\], got 1.5$"):
+        v.probability("lambda_", torch.tensor(1.5))
+    with pytest.raises(TypeError, match=r"k1 must be an integer, got float 2.0$"):
+        v.integer("k1", torch.tensor(2.0))
+    with pytest.raises(TypeError, match=r"k1 must be an integer, got bool True$"):
+        v.integer("k1", np.array(True))
+    with pytest.raises(TypeError, match=r"k1 must be an integer, got Tensor tensor\(\[2\]\)"):
+        v.integer("k1", torch.tensor([2]))
+
+
 def test_sequences():
     assert v.size_hw("size", (3, np.int64(4))) == (3, 4) and v.size_hw("size", [1, 1]) == (1, 1)
     for bad, error in (((0, 4), ValueError), ((4,), ValueError), ((1, 2, 3), ValueError),

@@ -100,6 +100,7 @@ void knn(const py::capsule& x_capsule, const py::capsule& y_capsule,
 }  // namespace
 
 void register_distance(py::module_& m) {
+  m.attr("MAX_SQUARED_NORM") = kMaxSquaredNorm;
   m.def("pairwise_distance_workspace_bytes",
         [](int64_t n, int64_t m, int64_t d, const std::string& device) {
           return pairwise_workspace(n, m, d, is_cuda_device(device));

@@ -61,6 +61,10 @@ void jaccard(const py::capsule& q_indptr, const py::capsule& q_indices, const py
   expect_vector(args.q_values, "query.values", DType::Float32, on);
   expect_vector(args.g_values, "gallery.values", DType::Float32, on);
   expect_vector(args.out, "out", DType::Float32, on);
+  if (num_columns < 0) throw_value_error("num_columns must be >= 0, got ", num_columns);
+  if (max_gallery_rows < 0) {
+    throw_value_error("max_gallery_rows must be >= 0, got ", max_gallery_rows);
+  }
   const int64_t problems = args.query_offsets.shape[0] - 1;
   if (problems < 0 || args.gallery_offsets.shape[0] != problems + 1 ||
       args.out_offsets.shape[0] != problems + 1) {

@@ -18,6 +18,12 @@ enum class Metric : int { Euclidean = 0, SqEuclidean = 1, Cosine = 2, Inner = 3 
 
 constexpr float kCosineEps = 1e-12f;
 
+// The largest squared norm of a row the distances accept: a quarter of float32's largest
+// value (a norm of about 9.2e18), so that every intermediate of every metric
+// (|x|^2 + |y|^2 - 2 <x, y>, |<x, y>| <= |x| |y|) stays finite. Larger rows are refused
+// with a ValueError, as NaN and Inf are: their float32 distances would be 0, Inf or NaN.
+constexpr float kMaxSquaredNorm = 3.4028234663852886e38f / 4.0f;
+
 // The per-row term of a metric, from the row's sum of squares.
 REID_HD float metric_aux(Metric metric, float sum_squares) {
   switch (metric) {

@@ -12,8 +12,9 @@ namespace reid_fast::cpu {
 
 // Rows packed into panels of `panel` rows: panel p holds depth x panel floats, element
 // (row p*panel + r, feature f) at [p * depth * panel + f * panel + r]; rows past the end
-// are zero. aux[i] = metric_aux(sum of squares of row i), or NaN when row i holds a NaN or
-// an infinity (the drivers turn that into an error naming the row).
+// are zero. aux[i] = metric_aux(sum of squares of row i), NaN when row i holds a NaN or an
+// infinity, Inf when its sum of squares exceeds kMaxSquaredNorm (the drivers turn both into
+// an error naming the row).
 // Bounds shared by the drivers and the kernels.
 constexpr int64_t kMaxBlockRows = 256;
 constexpr int kMaxPanel = 64;

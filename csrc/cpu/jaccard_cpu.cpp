@@ -23,11 +23,11 @@ struct JaccardScratch {
 JaccardScratch take_scratch(WorkspaceCarver& carver, int64_t gallery_rows, int64_t gallery_nnz,
                             int64_t num_columns, int64_t max_gallery_rows) {
   JaccardScratch s;
-  s.column_start = carver.take<int64_t>(num_columns + 1);
+  s.column_start = carver.take<int64_t>(size_sum(num_columns, 1));
   s.posting_row = carver.take<int64_t>(gallery_nnz);
   s.posting_value = carver.take<float>(gallery_nnz);
   s.gallery_sum = carver.take<float>(gallery_rows);
-  s.sum_min = carver.take<float>(int64_t(max_threads()) * max_gallery_rows);
+  s.sum_min = carver.take<float>(size_product({max_threads(), max_gallery_rows}));
   return s;
 }
 

@@ -29,7 +29,7 @@ struct SelectRegions {
 };
 
 SelectRegions take_select_regions(WorkspaceCarver& carver, int64_t k) {
-  const int64_t entries = int64_t(max_threads()) * 2 * k;
+  const int64_t entries = size_product({max_threads(), 2, k});
   return SelectRegions{carver.take<float>(entries), carver.take<int64_t>(entries)};
 }
 

@@ -27,6 +27,11 @@ void pack_rows_parallel(const CpuKernels& kernels, const TensorView& src, const 
     if (std::isnan(aux[i])) {
       throw_value_error(name, " must be finite, got a NaN or Inf value in row ", i);
     }
+    if (std::isinf(aux[i])) {
+      throw_value_error(name, " row ", i, " is too large for float32 distances: its squared norm "
+                        "exceeds ", kMaxSquaredNorm, " (a norm of about 9.2e18); rescale the "
+                        "features");
+    }
   }
 }
 }  // namespace
@@ -34,8 +39,8 @@ void pack_rows_parallel(const CpuKernels& kernels, const TensorView& src, const 
 PackedPair take_packed_pair(WorkspaceCarver& carver, const CpuKernels& kernels, int64_t n,
                             int64_t m, int64_t d) {
   PackedPair packed;
-  packed.x_panels = carver.take<float>(round_up(n, kernels.x_panel) * d);
-  packed.y_panels = carver.take<float>(round_up(m, kernels.y_panel) * d);
+  packed.x_panels = carver.take<float>(size_product({round_up(n, kernels.x_panel), d}));
+  packed.y_panels = carver.take<float>(size_product({round_up(m, kernels.y_panel), d}));
   packed.x_aux = carver.take<float>(n);
   packed.y_aux = carver.take<float>(m);
   packed.x = PackedRows{packed.x_panels, packed.x_aux, n, d};

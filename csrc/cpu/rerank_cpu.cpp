@@ -141,7 +141,7 @@ void rerank_reciprocal(const ReciprocalArgs& args) {
 
 std::size_t rerank_query_expansion_workspace_bytes(int64_t, int64_t k2, int64_t) {
   WorkspaceCarver carver;
-  carver.take<int64_t>(int64_t(max_threads()) * k2);
+  carver.take<int64_t>(size_product({max_threads(), k2}));
   return carver.bytes();
 }
 

@@ -108,7 +108,10 @@ void pack_rows(const void* src, int64_t rows, int64_t depth, int panel, Metric m
       for (int r = live; r < panel; ++r) dst[f * panel + r] = 0.0f;
     }
     for (int r = 0; r < live; ++r) {
-      aux[first + r] = poison[r] == 0.0f ? metric_aux(metric, sum_squares[r]) : NAN;
+      // NaN marks a NaN or Inf value, Inf a row beyond kMaxSquaredNorm (never a metric term).
+      aux[first + r] = poison[r] != 0.0f                  ? NAN
+                       : !(sum_squares[r] <= kMaxSquaredNorm) ? INFINITY
+                                                          : metric_aux(metric, sum_squares[r]);
     }
   }
 }

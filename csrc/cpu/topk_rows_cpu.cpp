@@ -11,7 +11,7 @@ namespace {
 constexpr int64_t kRowsPerTask = 16;
 
 Candidate* take_candidates(WorkspaceCarver& carver, int64_t k) {
-  return carver.take<Candidate>(int64_t(max_threads()) * candidate_capacity(k));
+  return carver.take<Candidate>(size_product({max_threads(), candidate_capacity(k)}));
 }
 
 }  // namespace

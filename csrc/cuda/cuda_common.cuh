@@ -198,9 +198,9 @@ inline PartialTopk take_partial_topk(WorkspaceCarver& carver, int64_t n, int64_t
                                      int64_t splits) {
   PartialTopk partial;
   if (splits > 1) {
-    partial.values = carver.take<float>(n * splits * k);
-    partial.indices = carver.take<int64_t>(n * splits * k);
-    partial.max = carver.take<float>(n * splits);
+    partial.values = carver.take<float>(size_product({n, splits, k}));
+    partial.indices = carver.take<int64_t>(size_product({n, splits, k}));
+    partial.max = carver.take<float>(size_product({n, splits}));
   }
   return partial;
 }

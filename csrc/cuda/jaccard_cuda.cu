@@ -77,11 +77,11 @@ JaccardLayout carve_jaccard(WorkspaceCarver& carver, int64_t query_rows, int64_t
   const int64_t nnz = gallery_nnz > 0 ? gallery_nnz : 0;
   const int64_t c = num_columns > 0 ? num_columns : 0;
   JaccardLayout layout{};
-  layout.buckets = jaccard_tiles(g) * c;
+  layout.buckets = size_product({jaccard_tiles(g), c});
   layout.q_sum = carver.take<float>(q);
   layout.g_sum = carver.take<float>(g);
   layout.bucket_count = carver.take<unsigned>(layout.buckets);
-  layout.bucket_start = carver.take<int64_t>(layout.buckets + 1);
+  layout.bucket_start = carver.take<int64_t>(size_sum(layout.buckets, 1));
   layout.entry_row = carver.take<int32_t>(nnz);
   layout.entry_value = carver.take<float>(nnz);
   return layout;

@@ -83,12 +83,12 @@ ReciprocalLayout carve_reciprocal(WorkspaceCarver& carver, int64_t rows, int64_t
   if (slots > kReciprocalSlots) slots = kReciprocalSlots;
   layout.slots = slots < rows_ ? slots : rows_;
   layout.aux = carver.take<float>(rows_);
-  layout.rk = carver.take<int64_t>(rows_ * width);
+  layout.rk = carver.take<int64_t>(size_product({rows_, width}));
   layout.rk_len = carver.take<int64_t>(rows_);
-  layout.rh = carver.take<int64_t>(rows_ * h_width);
+  layout.rh = carver.take<int64_t>(size_product({rows_, h_width}));
   layout.rh_len = carver.take<int64_t>(rows_);
-  layout.star = carver.take<int64_t>(layout.slots * layout.cap);
-  layout.star_scratch = carver.take<int64_t>(layout.slots * layout.cap);
+  layout.star = carver.take<int64_t>(size_product({layout.slots, layout.cap}));
+  layout.star_scratch = carver.take<int64_t>(size_product({layout.slots, layout.cap}));
   return layout;
 }
 
@@ -370,9 +370,9 @@ QueryExpansionLayout carve_query_expansion(WorkspaceCarver& carver, int64_t rows
   const int64_t k2_ = k2 > 0 ? k2 : 0;
   QueryExpansionLayout layout{};
   layout.slots = rows_ < kQeSlots ? rows_ : kQeSlots;
-  layout.cursor = carver.take<int64_t>(k2_ * layout.slots);
-  layout.end = carver.take<int64_t>(k2_ * layout.slots);
-  layout.head = carver.take<int64_t>(k2_ * layout.slots);
+  layout.cursor = carver.take<int64_t>(size_product({k2_, layout.slots}));
+  layout.end = carver.take<int64_t>(size_product({k2_, layout.slots}));
+  layout.head = carver.take<int64_t>(size_product({k2_, layout.slots}));
   return layout;
 }
 

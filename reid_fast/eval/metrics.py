@@ -258,7 +258,7 @@ def evaluate_ranking(distances: Any, query_ids: Any, gallery_ids: Any,
     q, g = dist.shape
     device = dist.device
     ranks = [validation.integer(f"ranks[{i}]", k, 1) for i, k in enumerate(ranks)]
-    top = validation.integer("top", top, 1)
+    top = validation.integer("top", top, 1, validation.INT64_MAX, high_name="the int64 maximum")
     chunk_rows = (max(1, _CHUNK_ELEMENTS // max(g, 1)) if chunk_rows is None
                   else validation.integer("chunk_rows", chunk_rows, 1))
     qid = _as_long_tensor(query_ids, "query_ids", q, device)

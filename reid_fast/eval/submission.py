@@ -34,11 +34,7 @@ def ranked_gallery(distances: Any, top: int = AICITY_TOP) -> np.ndarray:
                              "columns of distances")
     _arrays.require_finite(array)
     _, indices = topk_rows(distances, top)
-    if hasattr(indices, "cpu"):
-        indices = indices.cpu()
-    if hasattr(indices, "get"):
-        indices = indices.get()
-    return np.asarray(indices, dtype=np.int64)
+    return _arrays.to_host(_arrays.wrap("indices", indices))
 
 
 def _check_ranked(ranked: np.ndarray, num_gallery: int, top: int, where: str) -> None:

@@ -25,6 +25,8 @@ from typing import Any
 
 import numpy as np
 
+from .._native import _C
+
 FLOAT_DTYPES = ("float32", "float16", "bfloat16")
 
 
@@ -87,6 +89,9 @@ def dtype_name(value: Any) -> str:
 def wrap(name: str, value: Any) -> Array:
     framework = framework_of(name, value)
     if framework == "torch":
+        if value.layout != torch_module().strided:
+            raise TypeError(f"{name} must be a dense (strided) torch.Tensor, got layout "
+                            f"{value.layout}; convert it with .to_dense()")
         device = value.device
         if device.type not in ("cpu", "cuda"):
             raise ValueError(f"{name} must be on a CPU or CUDA device, got {device}")
@@ -177,6 +182,18 @@ def value_range(array: Array) -> tuple[float, float]:
     return float(low), float(high)
 
 
+def to_host(array: Array) -> np.ndarray:
+    """The array's values as a NumPy array on the host (a copy from a device; bfloat16
+    widened to float32, which NumPy lacks)."""
+    value = array.value
+    if array.framework == "torch":
+        value = value.detach().cpu()
+        return (value.float() if array.dtype == "bfloat16" else value).numpy()
+    if array.framework == "cupy":
+        return value.get()
+    return value
+
+
 def require_finite(array: Array) -> None:
     """ValueError naming the array if it holds NaN or Inf (syncs the device once).
 
@@ -197,6 +214,37 @@ def require_finite(array: Array) -> None:
     count, first = int(bad.shape[0]), tuple(int(i) for i in bad[0].tolist())
     raise ValueError(
         f"{array.name} must be finite, got {count} NaN or Inf value(s), the first at index {first}"
+    )
+
+
+def row_squared_norms(array: Array) -> Any:
+    """The (rows,) float32 sums of squares of a 2-D feature array's rows, accumulated in
+    float32 as the distance kernels do (Inf where that overflows), of its framework and
+    device, without an (rows, d) temporary."""
+    value = array.value
+    if array.framework == "torch":
+        torch = torch_module()
+        return torch.linalg.vector_norm(value, dim=1, dtype=torch.float32).square()
+    xp = array_module(array)
+    with np.errstate(over="ignore"):
+        return xp.einsum("ij,ij->i", value, value, dtype=xp.float32)
+
+
+def require_distance_features(array: Array) -> None:
+    """ValueError naming the feature matrix if it holds NaN or Inf, or a row whose squared
+    norm exceeds ``_C.MAX_SQUARED_NORM`` (about 8.5e37, a norm of 9.2e18: beyond it float32
+    distances would be 0, Inf or NaN). One host sync when all is well, like
+    :func:`require_finite`; the CPU's fused kernels make the same check while they pack."""
+    if 0 in array.shape:
+        return
+    norms = row_squared_norms(array)
+    if float(norms.max()) <= _C.MAX_SQUARED_NORM:  # a NaN fails too
+        return
+    require_finite(array)
+    row = int(norms.argmax())
+    raise ValueError(
+        f"{array.name} row {row} is too large for float32 distances: its squared norm "
+        f"exceeds {_C.MAX_SQUARED_NORM:.6g} (a norm of about 9.2e18); rescale the features"
     )
 
 
@@ -247,18 +295,19 @@ def feature_pair(
 ) -> tuple[Array, Array]:
     """Validated, contiguous x (n, d) and y (m, d) of one framework, device and dtype.
 
-    ``names`` are the argument names errors use; ``always_check_finite`` checks NaN/Inf
-    here even where the CPU kernels would (for callers that pass derived arrays on)."""
+    ``names`` are the argument names errors use; ``always_check_finite`` checks the values
+    (NaN/Inf, rows too large: :func:`require_distance_features`) here even where the CPU
+    kernels would (for callers that pass derived arrays on)."""
     xa = feature_matrix(names[0], x)
     ya = feature_matrix(names[1], y)
     same_kind(xa, ya)
     check_cuda_usable(xa, build_has_cuda)
     must_check = always_check_finite or xa.device == "cuda" or xa.shape[0] == 0 or ya.shape[0] == 0
     if must_check and check_values():
-        # The CPU kernels check finiteness while they pack the inputs, for free, but do not
-        # run when either side is empty; on CUDA the framework checks it here (one sync each).
-        require_finite(xa)
-        require_finite(ya)
+        # The CPU kernels check the values while they pack the inputs, for free, but do not
+        # run when either side is empty; on CUDA the framework checks them here (one sync each).
+        require_distance_features(xa)
+        require_distance_features(ya)
     return xa, ya
 
 

@@ -77,8 +77,8 @@ def _framework_pairwise(xa: _arrays.Array, ya: _arrays.Array, code: int, out: An
     """pairwise_distance's framework path (docs/design.md 3.1): each tile of dot products
     from the framework's GEMM becomes a block of ``out`` (n, m) through one distance_tile."""
     if xa.device == "cpu":  # the CPU's tiled kernels check this while packing; the GEMM cannot
-        _arrays.require_finite(xa)
-        _arrays.require_finite(ya)
+        _arrays.require_distance_features(xa)
+        _arrays.require_distance_features(ya)
     x_aux = distance_path.row_aux(xa, code)
     y_aux = distance_path.row_aux(ya, code)
     for rows, columns, dots in distance_path.dot_tiles(xa, ya, distance_path.TILES):

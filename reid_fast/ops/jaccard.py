@@ -6,6 +6,7 @@ from typing import Any, NamedTuple, Sequence
 
 import numpy as np
 
+from .. import validation
 from .._native import _C
 from . import _arrays
 from .distance import build_has_cuda
@@ -59,7 +60,8 @@ def _checked(name: str, rows: SparseRows) -> tuple[_arrays.Array, SparseRows]:
     nnz = indices.shape[0]
     if values.shape[0] != nnz:
         raise ValueError(f"{name}.values must have {nnz} entries like {name}.indices, got {values.shape[0]}")
-    num_columns = int(rows.num_columns)
+    num_columns = validation.integer(f"{name}.num_columns", rows.num_columns, 0,
+                                     validation.INT64_MAX, high_name="the int64 maximum")
     checked = SparseRows(indptr.value, indices.value, values.value, num_columns)
     if not _arrays.check_values():
         return values, checked
@@ -75,6 +77,7 @@ def _checked(name: str, rows: SparseRows) -> tuple[_arrays.Array, SparseRows]:
         low, high = _arrays.value_range(values)
         if not (low >= 0 and high < np.inf):
             raise ValueError(f"{name}.values must be non-negative and finite, got range [{low}, {high}]")
+        _require_summable(name, indptr, values)
         # Ascending within rows: a decrease may only happen where a new row starts.
         decreasing = indices.value[1:] <= indices.value[:-1]
         if bool(decreasing.any()):
@@ -87,8 +90,43 @@ def _checked(name: str, rows: SparseRows) -> tuple[_arrays.Array, SparseRows]:
     return values, checked
 
 
-def _offsets(name: str, splits: Sequence[int], rows: int) -> list[int]:
-    splits = [int(s) for s in splits]
+MAX_ROW_SUM = float(np.finfo(np.float32).max) / 2
+"""The largest sum of a row's values the Jaccard kernels take: sum(max) of two rows, at most
+the sum of both, must stay finite in float32."""
+
+
+def _require_summable(name: str, indptr: _arrays.Array, values: _arrays.Array) -> None:
+    """ValueError naming the rows if a row's values sum beyond :data:`MAX_ROW_SUM` (finite
+    non-negative values checked before). The total, summed in float64, decides in one
+    read-back; the rows are summed one by one on the host only when it is too large."""
+    if float(values.value.sum(dtype=_arrays.array_module(values).float64)) <= MAX_ROW_SUM:
+        return
+    starts = _arrays.to_host(indptr)[:-1]
+    ends = _arrays.to_host(indptr)[1:]
+    sums = np.zeros(starts.shape[0])
+    filled = ends > starts
+    if filled.any():  # between filled rows, the empty ones span nothing
+        sums[filled] = np.add.reduceat(_arrays.to_host(values).astype(np.float64),
+                                       starts[filled])
+    row = int(sums.argmax())
+    if sums[row] > MAX_ROW_SUM:
+        raise ValueError(f"{name}.values of row {row} sum to {sums[row]:.6g}, beyond "
+                         f"{MAX_ROW_SUM:.6g}: the Jaccard sums would overflow float32; "
+                         "rescale the rows (e.g. to sum to 1)")
+
+
+def _offsets(name: str, splits: Sequence[int] | None, rows: int) -> list[int]:
+    """``splits`` as a list of ints (None: [0, rows], all rows as one problem)."""
+    if splits is None:
+        return [0, rows]
+    try:
+        if isinstance(splits, (str, bytes)):
+            raise TypeError
+        items = list(splits)
+    except TypeError:
+        raise TypeError(f"{name} must be a sequence of row offsets, got "
+                        f"{type(splits).__name__} {splits!r}") from None
+    splits = [validation.integer(f"{name}[{i}]", s) for i, s in enumerate(items)]
     if len(splits) < 2 or splits[0] < 0 or splits[-1] > rows or any(
         b < a for a, b in zip(splits, splits[1:])
     ):
@@ -143,8 +181,8 @@ def jaccard_distance_batched(
 def blend_jaccard_batched(
     query: SparseRows,
     gallery: SparseRows,
-    query_splits: Sequence[int],
-    gallery_splits: Sequence[int],
+    query_splits: Sequence[int] | None,
+    gallery_splits: Sequence[int] | None,
     *,
     out: Any = None,
     weight: float = 1.0,
@@ -152,7 +190,8 @@ def blend_jaccard_batched(
     """:func:`jaccard_distance_batched`, written as ``weight * J`` into ``out`` (a 1-D
     float32 array of sum q_b g_b entries, of the inputs' framework and device) or, where
     ``out`` already holds values to keep, ``weight * J + out``. Re-ranking blends J into
-    the weighted original distances this way without a second q x g matrix."""
+    the weighted original distances this way without a second q x g matrix. Splits of None
+    make all rows one problem."""
     like, query = _checked("query", query)
     other, gallery = _checked("gallery", gallery)
     if (other.framework, other.device_label) != (like.framework, like.device_label):
@@ -211,6 +250,4 @@ def jaccard_distance(query: SparseRows, gallery: SparseRows) -> Any:
 
     See :func:`jaccard_distance_batched` for the definition and argument rules.
     """
-    _require_sparse_rows("query", query)
-    _require_sparse_rows("gallery", gallery)
-    return jaccard_distance_batched(query, gallery, [0, query.rows], [0, gallery.rows])[0]
+    return blend_jaccard_batched(query, gallery, None, None)[0]

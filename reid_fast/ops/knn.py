@@ -89,8 +89,8 @@ def _framework_knn(xa: _arrays.Array, ya: _arrays.Array, k: int, code: int, valu
     framework's GEMM, one knn_select merges the tile's distances into the running lists
     values / indices (n, k) and row_max (n,) (None: not wanted)."""
     if xa.device == "cpu":  # the CPU's fused kernels check this while packing; the GEMM cannot
-        _arrays.require_finite(xa)
-        _arrays.require_finite(ya)
+        _arrays.require_distance_features(xa)
+        _arrays.require_distance_features(ya)
     tiles = distance_path.TILES
     x_aux = distance_path.row_aux(xa, code)
     y_aux = distance_path.row_aux(ya, code)

@@ -200,6 +200,11 @@ def test_arguments_that_used_to_pass_silently():
         evaluate_ranking(d, ids, gids, ranks=[0])
     with pytest.raises(TypeError, match="chunk_rows must be an integer"):
         evaluate_ranking(d, ids, gids, chunk_rows=1.0)
+    # top goes to the native kernel as an int64: beyond it, a clear error, not pybind's dump.
+    with pytest.raises(ValueError, match=r"top must be between 1 and the int64 maximum "
+                                         r"\(9223372036854775807\), got 18446744073709551616"):
+        evaluate_ranking(d, ids, gids, top=2**64)
+    assert evaluate_ranking(d, ids, gids, top=2**63 - 1).mAP_top == evaluate_ranking(d, ids, gids, top=4).mAP_top
     # uint64 ids past int64 would wrap to -1 (junk): refused, NumPy or torch.
     huge = np.array([2**64 - 1, 2, 3], dtype=np.uint64)
     with pytest.raises(ValueError, match="query_ids must be integers <= 9223372036854775807"):

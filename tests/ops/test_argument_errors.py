@@ -241,6 +241,17 @@ def test_bad_input(op, x, y, error, message):
         op(x, y)
 
 
+@pytest.mark.filterwarnings("ignore:Sparse CSR tensor support is in beta state")
+@pytest.mark.parametrize("op", OPS)
+@pytest.mark.parametrize("layout", ["to_sparse", "to_sparse_csr"])
+def test_sparse_torch_tensors(op, layout):
+    """A sparse tensor is not a feature matrix: a TypeError naming it (it used to be a
+    RuntimeError about memory formats from torch)."""
+    sparse = getattr(t32(3, 4), layout)()
+    with pytest.raises(TypeError, match=r"x must be a dense \(strided\) torch\.Tensor, got layout torch\.sparse_"):
+        op(sparse, t32(5, 4))
+
+
 @pytest.mark.parametrize("op", OPS)
 def test_nan_outside_view_is_ignored(op):
     """A NaN in the parent array but outside the (non-contiguous) view is not an error."""

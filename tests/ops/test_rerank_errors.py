@@ -252,6 +252,28 @@ JACCARD_ERRORS = [
     pytest.param(_batched([0, 2], [0, 2, 1]), ValueError, r"\bgallery_splits\b", id="gallery-splits-decreasing"),
     pytest.param(_batched([0, 2], [-1, 2]), ValueError, r"\bgallery_splits\b", id="gallery-splits-negative"),
     pytest.param(_batched([2], [2]), ValueError, r"splits", id="splits-one-offset"),
+    # num_columns sizes the native workspace: a negative or huge value wrapped it (SIGSEGV).
+    pytest.param(_jaccard(query=_rows([0, 0, 0], [], [], -1), gallery=_rows([0, 0, 0], [], [], -1)),
+                 ValueError, r"query\.num_columns must be between 0 and the int64 maximum \(9223372036854775807\), got -1",
+                 id="num-columns-negative"),
+    pytest.param(_jaccard(query=_rows([0, 2, 3], [0, 3, 1], [0.5, 0.5, 1.0], 5.0)), TypeError,
+                 r"query\.num_columns must be an integer, got float 5\.0", id="num-columns-float"),
+    pytest.param(_jaccard(gallery=_rows([0, 2, 3], [0, 3, 1], [0.5, 0.5, 1.0], "5")), TypeError,
+                 r"gallery\.num_columns must be an integer, got str '5'", id="num-columns-string"),
+    pytest.param(_jaccard(query=_rows([0, 2, 3], [0, 3, 1], [0.5, 0.5, 1.0], 2**64)), ValueError,
+                 r"query\.num_columns must be between 0 and the int64 maximum", id="num-columns-above-int64"),
+    pytest.param(_jaccard(query=_rows([0, 2, 3], [0, 3, 1], [0.5, 0.5, 1.0], 2**62),
+                          gallery=_rows([0, 2, 3], [0, 3, 1], [0.5, 0.5, 1.0], 2**62)),
+                 ValueError, r"workspace", id="num-columns-workspace-overflows"),
+    pytest.param(_jaccard(query=reid_fast.SparseRows([0, 2, 3], [0, 3, 1], [0.5, 0.5, 1.0], 5)),
+                 TypeError, r"query\.indptr must be a torch\.Tensor, numpy\.ndarray", id="lists"),
+    pytest.param(_jaccard(query=_rows([0, 2, 3], [0, 3, 1], [2e38, 2e38, 1.0])), ValueError,
+                 r"query\.values of row 0 sum to 4e\+38", id="row-sum-overflows-float32"),
+    pytest.param(_batched("02", [0, 2]), TypeError, r"query_splits must be a sequence of row offsets, got str",
+                 id="splits-string"),
+    pytest.param(_batched([0, 2], np.array(2)), TypeError, r"gallery_splits must be a sequence", id="splits-0d"),
+    pytest.param(_batched([0, 1.5], [0, 2]), TypeError, r"query_splits\[1\] must be an integer, got float 1\.5",
+                 id="splits-float"),
 ]
 
 
