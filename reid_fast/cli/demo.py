@@ -48,9 +48,6 @@ def demo(args: argparse.Namespace) -> int:
     validation.integer("--dim", args.dim, 1)
     validation.integer("--k", args.k, 1, args.gallery, high_name="--gallery")
     device = resolve_device(args.device)
-    if device.type == "cuda" and not reid_fast.cuda_available():
-        raise ValueError(f"--device {args.device}: reid_fast cannot use CUDA here "
-                         f"({reid_fast.cuda_status()['reason']})")
 
     generator = torch.Generator().manual_seed(args.seed)
     query = torch.randn(args.queries, args.dim, generator=generator).to(device)

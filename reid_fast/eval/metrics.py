@@ -114,7 +114,19 @@ def _numpy_input(name: str, values: Any) -> np.ndarray:
     return array.copy() if any(stride < 0 for stride in array.strides) else array
 
 
+def _from_dlpack(values: Any) -> Any:
+    """An array of another framework that exports DLPack (CuPy, whose arrays refuse an
+    implicit copy to the host) as a torch tensor on its device, zero copy; torch tensors,
+    NumPy arrays and sequences as they are."""
+    if hasattr(values, "__dlpack__") and not isinstance(values, (np.ndarray, torch.Tensor)):
+        return torch.from_dlpack(values)
+    return values
+
+
 def _as_long_tensor(values: Any, name: str, length: int, device: torch.device) -> torch.Tensor:
+    """(length,) integer ``values`` (torch tensor, NumPy or CuPy array, sequence; any
+    device) as an int64 tensor on ``device``."""
+    values = _from_dlpack(values)
     if not torch.is_tensor(values) or values.dtype == torch.uint64:
         array = _numpy_input(name, values.cpu().numpy() if torch.is_tensor(values) else values)
         if array.dtype.kind == "u" and array.size and int(array.max()) > _INT64_MAX:
@@ -130,12 +142,9 @@ def _as_long_tensor(values: Any, name: str, length: int, device: torch.device) -
 
 
 def _as_distances(distances: Any) -> torch.Tensor:
-    if torch.is_tensor(distances):
-        dist = distances
-    elif hasattr(distances, "__dlpack__") and not isinstance(distances, np.ndarray):
-        dist = torch.from_dlpack(distances)          # CuPy and friends, zero copy
-    else:
-        dist = torch.as_tensor(_numpy_input("distances", distances))
+    dist = _from_dlpack(distances)
+    if not torch.is_tensor(dist):
+        dist = torch.as_tensor(_numpy_input("distances", dist))
     if dist.dim() != 2:
         raise ValueError(f"distances must be 2-D (q, g); got shape {tuple(dist.shape)}")
     if not dist.is_floating_point():
@@ -242,9 +251,11 @@ def evaluate_ranking(distances: Any, query_ids: Any, gallery_ids: Any,
     Args:
         distances: (q, g) float matrix, finite: torch tensor (CPU or CUDA), NumPy array or
             a DLPack-capable array (CuPy). float16 / bfloat16 are widened to float32.
-        query_ids, gallery_ids: (q,) / (g,) integer identities; -1 = junk.
-        query_cams, gallery_cams: (q,) / (g,) integer cameras, -1 unknown; None = all
-            unknown (no camera filtering).
+        query_ids, gallery_ids: (q,) / (g,) integer identities; -1 = junk. Torch tensors,
+            NumPy or CuPy arrays (on any device: moved to that of ``distances``) or
+            sequences.
+        query_cams, gallery_cams: (q,) / (g,) integer cameras, -1 unknown, of the same
+            kinds; None = all unknown (no camera filtering).
         same_camera_junk: ignore same-identity gallery items from the query's camera
             (Market-1501 / VeRi-776); False for AICity.
         ranks: the CMC ranks to report (each >= 1).

@@ -57,13 +57,20 @@ def row_scale(like: _arrays.Array, row_max: Any) -> Any:
 
 
 def _two_phase(like: _arrays.Array, rows: int, num_columns: int, call) -> tuple[SparseRows, int]:
-    """Runs a count-then-fill native step; returns its CSR output and its longest row."""
+    """Runs a count-then-fill native step, ``call(counts, indptr, indices, values)`` with
+    either counts (rows,) int64 or the CSR output arrays (the others None); returns its CSR
+    output and its longest row.
+
+    An empty output (nnz = 0) has nothing to fill, and the fill is skipped: the native ops
+    tell the count phase by indices without data, which is what an empty torch tensor or
+    CuPy array has (a null data pointer), so a fill call would be taken for a count."""
     counts = _arrays.empty(like, (rows,), "int64")
     call(counts, None, None, None)
     indptr, nnz, longest = _arrays.prefix_sums(like, counts)
     indices = _arrays.empty(like, (nnz,), "int64")
     values = _arrays.empty(like, (nnz,), "float32")
-    call(None, indptr, indices, values)
+    if nnz > 0:
+        call(None, indptr, indices, values)
     return SparseRows(indptr, indices, values, num_columns), longest
 
 

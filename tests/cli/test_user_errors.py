@@ -114,6 +114,21 @@ def test_a_bad_device_is_a_user_error(features, device, says, capsys, monkeypatc
     assert says in _error(capsys, "evaluate", [features, "--device", device])
 
 
+@pytest.mark.parametrize("name", ["evaluate", "demo"])
+def test_cuda_that_reid_fast_cannot_use_is_a_user_error(features, name, capsys, monkeypatch):
+    """torch sees a GPU, but reid_fast cannot use it (here: a driver older than the runtime)."""
+    from reid_fast import _build
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(_build, "cuda_status", lambda: {
+        "usable": False, "compiled": True, "devices": 0, "error": "driver too old",
+        "reason": "CUDA error: driver too old"})
+    argv = [features] if name == "evaluate" else []
+    line = _error(capsys, name, argv + ["--device", "cuda"])
+    assert line == ("error: device 'cuda' requested but reid_fast cannot use the CUDA device "
+                    "torch sees (CUDA error: driver too old)"), line
+
+
 def test_heatmaps_of_a_file_that_is_not_an_image(tmp_path, capsys, monkeypatch):
     from types import SimpleNamespace
 

@@ -189,6 +189,55 @@ def test_cuda_matches_the_reference():
     _assert_same_as_reference(ours, ranking_metrics(d, qid, gid, qcam, gcam))
 
 
+class HostRefusingArray:
+    """An array like CuPy's: it exports DLPack, and refuses an implicit conversion to a NumPy
+    array (``np.asarray``) with a TypeError."""
+
+    def __init__(self, values: np.ndarray) -> None:
+        self._values = np.ascontiguousarray(values)
+
+    def __dlpack__(self, **kwargs):
+        return self._values.__dlpack__(**kwargs)
+
+    def __dlpack_device__(self):
+        return self._values.__dlpack_device__()
+
+    def __array__(self, *args, **kwargs):
+        raise TypeError("Implicit conversion to a NumPy array is not allowed")
+
+
+def _ranking_case() -> tuple[np.ndarray, ...]:
+    rng = np.random.default_rng(7)
+    q, g = 12, 60
+    d = rng.random((q, g)).astype(np.float32)
+    return (d, rng.integers(-1, 5, q), rng.integers(-1, 5, g), rng.integers(-1, 3, q),
+            rng.integers(-1, 3, g))
+
+
+def test_dlpack_arrays_that_refuse_numpy_conversion():
+    """Ids and cameras are taken like the distances: an array that exports DLPack but
+    refuses np.asarray (as CuPy's do) goes through DLPack (np.asarray raised before)."""
+    arrays = _ranking_case()
+    expected = ranking_metrics(*arrays)
+    _assert_same_as_reference(evaluate_ranking(*map(HostRefusingArray, arrays)), expected)
+    d, *ids = arrays
+    _assert_same_as_reference(evaluate_ranking(d, *map(HostRefusingArray, ids)), expected)
+
+
+@pytest.mark.cuda
+@pytest.mark.cupy
+def test_cupy_ids_and_cameras():
+    """CuPy ids and cameras with CuPy, CUDA torch and NumPy distances."""
+    import cupy
+
+    arrays = _ranking_case()
+    expected = ranking_metrics(*arrays)
+    d, *ids = arrays
+    on_gpu = [cupy.asarray(a) for a in ids]
+    for distances in (cupy.asarray(d), torch.from_numpy(d).cuda(), d):
+        _assert_same_as_reference(evaluate_ranking(distances, *on_gpu), expected)
+
+
 def test_arguments_that_used_to_pass_silently():
     d = np.random.default_rng(0).random((3, 4)).astype(np.float32)
     ids, gids = np.array([1, 2, 3]), np.array([1, 2, 3, 1])

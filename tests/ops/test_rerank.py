@@ -551,3 +551,35 @@ def test_asymmetric_matrices_follow_the_definition(k1, k2, rng):
     assert not np.array_equal(q_q, q_q.T)
     got = reid_fast.rerank_distances(q_g, q_q, g_g, k1=k1, k2=k2, lambda_=0.3)
     rt.assert_rerank_close(got, reference.rerank_distances(q_g, q_q, g_g, k1, k2, 0.3))
+
+
+def _no_reciprocal_pairs() -> tuple[np.ndarray, list[np.ndarray]]:
+    """The (7, 7) matrix M = [[q_q^T, q_g], [q_g^T, g_g^T]] (the transposed D whose rows
+    re-ranking ranks) of 1 query and 6 gallery items, and its (q_g, q_q, g_g) float32 blocks:
+    with k1 = 1 item i's two nearest are i + 1 and i + 2 (mod 7), never i itself, and no two
+    items are each other's, so every R(i, 1) is empty and V and V' have no entries at all."""
+    n = 7
+    m = np.full((n, n), 9.0)
+    for i in range(n):
+        m[i, (i + 1) % n], m[i, (i + 2) % n] = 0.5, 1.0
+    m[0, 1:] = m[1:, 0] = [2, 3, 5, 5, 4, 4]  # q_g and its transpose
+    return m, _f32(m[:1, 1:], m[:1, :1].T, m[1:, 1:].T)
+
+
+@pytest.mark.parametrize("k2", [1, 2])
+@pytest.mark.parametrize("backend", rt.backend_params())
+def test_empty_neighbourhoods(backend, k2):
+    """V and V' with nnz = 0: the fill phase of the two-phase steps has nothing to write (it
+    was called with empty torch / CuPy indices, whose null data pointer the native op took
+    for the count phase: 'counts must have shape (7,), got ()'). Every Jaccard distance of
+    two empty rows is 1, so the result is (1 - lambda) + lambda Dn."""
+    framework, device = backend
+    m, blocks = _no_reciprocal_pairs()
+    rank = np.argsort(m, axis=1, kind="stable")[:, :2]
+    assert not any(i in rank[j] for i in range(7) for j in rank[i])  # the premise
+    arrays = [rt.make_array(b, framework, device, "float32") for b in blocks]
+    got = reid_fast.rerank_distances(*arrays, k1=1, k2=k2, lambda_=0.3)
+    rt.assert_like(got, arrays[0], "float32", (1, 6))
+    expected = 0.7 + 0.3 * m[:1, 1:] ** 2 / 81.0
+    np.testing.assert_allclose(reference.rerank_distances(*blocks, 1, k2, 0.3), expected, atol=1e-12)
+    np.testing.assert_allclose(rt.to_numpy(got), expected, rtol=0, atol=1e-6)
