@@ -10,13 +10,17 @@ and the build status. Subpackages: ``reid_fast.data``, ``.models``, ``.losses``,
 
 from __future__ import annotations
 
-from ._build import build_info, cuda_available, cuda_status
-from .ops.distance import METRICS, pairwise_distance
-from .ops.jaccard import SparseRows, jaccard_distance, jaccard_distance_batched
-from .ops.knn import knn
-from .ops.params import RerankParams
-from .ops.rerank import rerank, rerank_distances, rerank_similarities
-from .ops.topk_rows import topk_rows
+from ._openmp import default_wait_policy
+
+default_wait_policy()  # before anything loads the OpenMP runtime (torch, reid_fast._C)
+
+from ._build import build_info, cuda_available, cuda_status  # noqa: E402
+from .ops.distance import METRICS, pairwise_distance  # noqa: E402
+from .ops.jaccard import SparseRows, jaccard_distance, jaccard_distance_batched  # noqa: E402
+from .ops.knn import knn  # noqa: E402
+from .ops.params import RerankParams  # noqa: E402
+from .ops.rerank import rerank, rerank_distances, rerank_similarities  # noqa: E402
+from .ops.topk_rows import topk_rows  # noqa: E402
 
 __version__ = "0.1.0"
 
