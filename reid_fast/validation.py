@@ -28,7 +28,8 @@ def _scalar(value: Any) -> Any:
     Python number it holds, so that checks and messages see the number; anything else as
     it is."""
     module = type(value).__module__.split(".")[0]
-    if module in ("numpy", "torch", "cupy") and getattr(value, "ndim", None) == 0:
+    if (module in ("numpy", "torch", "cupy") and getattr(value, "ndim", None) == 0
+            and not isinstance(value, numbers.Number)):  # NumPy scalars are numbers already
         return value.item()
     return value
 

@@ -18,7 +18,11 @@ METRICS: tuple[str, ...] = ("euclidean", "sqeuclidean", "cosine", "inner")
 
 
 def metric_code(metric: str) -> int:
-    """The native code of a metric name; ValueError for an unknown one."""
+    """The native code of a metric name; TypeError for a non-string, ValueError for an unknown
+    name."""
+    if not isinstance(metric, str):
+        raise TypeError(f"metric must be a string, one of {', '.join(METRICS)}; got "
+                        f"{type(metric).__name__} {metric!r}")
     if metric not in METRICS:
         raise ValueError(f"metric must be one of {', '.join(METRICS)}; got {metric!r}")
     return METRICS.index(metric)

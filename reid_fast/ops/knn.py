@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import operator
 from typing import Any
 
+from .. import validation
 from .._native import _C
 from . import _arrays, distance_path
 from .distance import build_has_cuda, metric_code
@@ -53,10 +53,7 @@ def knn(
         RuntimeError: CUDA arrays given to a build without CUDA.
     """
     code = metric_code(metric)
-    try:
-        k = operator.index(k)
-    except TypeError:
-        raise TypeError(f"k must be an integer, got {type(k).__name__} {k!r}") from None
+    k = validation.integer("k", k)
     xa, ya = _arrays.feature_pair(x, y, build_has_cuda())
     n, d = xa.shape
     m = ya.shape[0]

@@ -40,20 +40,48 @@ from .params import DEFAULT_RERANK, RerankParams
 from .topk_rows import topk_rows
 
 
-def check_problem_size(q: int, g: int, k1: int) -> None:
-    """At least one query, and k1 + 1 <= N = q + g."""
+def check_problem_size(q: int, g: int, k1: int, queries: str = "query") -> None:
+    """At least one query, and k1 + 1 <= N = q + g; ``queries`` names the argument whose rows
+    are the queries."""
     if q == 0:
-        raise ValueError("the query set is empty: re-ranking needs at least one query")
+        raise ValueError(f"{queries} has no rows: the query set is empty, and re-ranking needs "
+                         "at least one query")
     if k1 + 1 > q + g:
         raise ValueError(f"k1 + 1 = {k1 + 1} must not exceed the number of items "
                          f"N = q + g = {q + g}; use a smaller k1")
 
 
+TINY_DISTANCE = 2.0 ** -60
+"""Re-ranking input whose largest distance D (or 4x the largest squared feature norm, which
+bounds it) is below this is first scaled by a power of two to about 1. Re-ranking does not
+change when D is scaled (Dn divides by row maxima), a power-of-two scaling is exact, and
+without it a row maximum that is a float32 subnormal (features of norm ~1e-20) has no
+float32 reciprocal: Dn would be Inf or NaN."""
+
+
+def scaled_to_unit(like: _arrays.Array, features: Any) -> Any:
+    """``features`` (N, d), a copy re-ranking owns, multiplied in place by a power of two that
+    brings its largest squared row norm near 1 when that is below TINY_DISTANCE / 4; as it
+    is otherwise. Computed on the device: no host sync."""
+    xp = _arrays.array_module(like)
+    largest = _arrays.row_squared_norms(_arrays.wrap("features", features)).max()
+    _, exponent = xp.frexp(largest)
+    unit = xp.ldexp(xp.ones_like(largest), -(exponent // 2))
+    features *= xp.where(largest < TINY_DISTANCE / 4, unit, xp.ones_like(largest))
+    return features
+
+
 def row_scale(like: _arrays.Array, row_max: Any) -> Any:
     """1 / row maximum, and 0 for rows whose distances are all 0 (Dn = 0 there); element-wise,
-    without the host sync of a masked assignment."""
+    without the host sync of a masked assignment. A maximum below float32's smallest normal
+    number (1.2e-38; its reciprocal would overflow) counts as that number, so Dn stays finite
+    (and below 1) in such a row of a user's matrix; features and tiny matrices are scaled
+    first (:data:`TINY_DISTANCE`), so that this does not arise from them."""
+    xp = _arrays.array_module(like)
     positive = row_max > 0
-    return positive / _arrays.array_module(like).where(positive, row_max, 1)
+    smallest_normal = float(np.finfo(np.float32).tiny)
+    return positive / xp.where(positive, xp.where(row_max < smallest_normal, smallest_normal,
+                                                  row_max), 1)
 
 
 def _two_phase(like: _arrays.Array, rows: int, num_columns: int, call) -> tuple[SparseRows, int]:
@@ -152,12 +180,12 @@ def rerank(query: Any, gallery: Any, k1: int = DEFAULT_RERANK.k1, k2: int = DEFA
                                   always_check_finite=True)
     q, g = qa.shape[0], ga.shape[0]
     check_problem_size(q, g, k1)
-    features = _arrays.concat_rows(qa, [qa.value, ga.value])
+    features = scaled_to_unit(qa, _arrays.concat_rows(qa, [qa.value, ga.value]))
     with _arrays.derived_inputs():
         _, rank, row_max = knn(features, features, k1 + 1, "sqeuclidean", return_row_max=True)
         scale = row_scale(qa, row_max)
         sparse = expanded_neighbourhoods(rank, scale, k2, features=features)
-        dn_qg = pairwise_distance(qa.value, ga.value, "sqeuclidean")
+        dn_qg = pairwise_distance(features[:q], features[q:], "sqeuclidean")
         dn_qg *= scale[:q].reshape(q, 1)
         return blend_query_block(sparse, (0, q), q, dn_qg, lambda_)
 
@@ -199,7 +227,8 @@ def _transposed_blocks(q_g: Any, q_q: Any, g_g: Any) -> tuple[list[_arrays.Array
 
 
 def _to_distances(blocks: list[_arrays.Array], dense: Any, transform, non_negative: bool) -> None:
-    """Checks the values of the inputs, then D = transform(dense) in place.
+    """Checks the values of the inputs, then D = transform(dense) in place (tiny distances
+    scaled near 1 first, :data:`TINY_DISTANCE`).
 
     One min/max of the assembled matrix (one host sync) checks them all: finite,
     non-negative where ``non_negative``, and D finite in float32, which transform applied to
@@ -223,13 +252,20 @@ def _to_distances(blocks: list[_arrays.Array], dense: Any, transform, non_negati
     if not np.isfinite(extremes).all():
         raise ValueError(f"q_g, q_q and g_g range over [{low}, {high}], which makes re-ranking's "
                          f"distances D overflow float32")
+    if non_negative and 0 < high < math.sqrt(TINY_DISTANCE):  # D = high^2 below TINY_DISTANCE
+        # Distances: D = distance^2 scales with them, so they are scaled near 1 first
+        # (TINY_DISTANCE), in two exact steps (the factor may exceed float32's range).
+        # Similarities cannot give a tiny D: (2 - 2 s)^2 is 0 or above 1e-14 in float32.
+        exponent = -math.frexp(high)[1]
+        dense *= 2.0 ** (exponent // 2)
+        dense *= 2.0 ** (exponent - exponent // 2)
     transform(dense)
 
 
 def _rerank_dense(like: _arrays.Array, dense: Any, k1: int, k2: int, lambda_: float) -> Any:
     q = like.shape[0]
     n = dense.shape[0]
-    check_problem_size(q, n - q, k1)
+    check_problem_size(q, n - q, k1, like.name)
     with _arrays.derived_inputs():
         _, rank, row_max = topk_rows(dense, k1 + 1, return_row_max=True)
         scale = row_scale(like, row_max)

@@ -28,6 +28,7 @@ from .rerank import (
     check_problem_size,
     expanded_neighbourhoods,
     row_scale,
+    scaled_to_unit,
 )
 
 
@@ -100,7 +101,7 @@ def rerank(
     check_problem_size(q, g, k1)
     parts, index = dist.get_world_size(group), dist.get_rank(group)
 
-    features = torch.cat([qa.value, ga.value])
+    features = scaled_to_unit(qa, torch.cat([qa.value, ga.value]))
     n = q + g
     start, stop = _share(n, parts, index)
     first, last = _share(q, parts, index)
@@ -112,7 +113,7 @@ def rerank(
 
         scale = row_scale(qa, row_max)
         sparse = expanded_neighbourhoods(rank, scale, k2, features=features)
-        dn_qg = pairwise_distance(qa.value[first:last], ga.value, "sqeuclidean")
+        dn_qg = pairwise_distance(features[first:last], features[q:], "sqeuclidean")
         dn_qg *= scale[first:last].reshape(last - first, 1)
         distances = blend_query_block(sparse, (first, last), q, dn_qg, lambda_)
     return QuerySlice(first, last, distances)

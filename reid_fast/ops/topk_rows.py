@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import operator
 from typing import Any
 
+from .. import validation
 from .._native import _C
 from . import _arrays
 from .distance import build_has_cuda
@@ -32,10 +32,7 @@ def topk_rows(
         raise ValueError(f"matrix must be 2-D, got shape {array.shape}")
     if array.dtype != "float32":
         raise TypeError(f"matrix must be float32, got {array.dtype}")
-    try:
-        k = operator.index(k)
-    except TypeError:
-        raise TypeError(f"k must be an integer, got {type(k).__name__} {k!r}") from None
+    k = validation.integer("k", k)
     n, m = array.shape
     if not 1 <= k <= m:
         raise ValueError(f"k must be between 1 and the number of columns (m = {m}), got {k}")

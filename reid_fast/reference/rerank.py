@@ -121,11 +121,12 @@ def jaccard_distance(query_rows: Any, gallery_rows: Any) -> np.ndarray:
 
 def normalise(D: Any) -> np.ndarray:
     """Step 1: ``Dn = transpose(D / column-max(D))`` as a C-contiguous (N, N) float64
-    array, ``Dn[i, j] = D[j, i] / max_k D[k, i]``. Every column maximum must be > 0."""
+    array, ``Dn[i, j] = D[j, i] / max_k D[k, i]``; 0 where that maximum is 0 (an all-zero
+    column of the non-negative D)."""
     D = np.asarray(D, dtype=np.float64)
-    column_max = D.max(axis=0)  # (N,)
-    Dn = np.empty_like(D)
-    np.divide(D.T, column_max[:, None], out=Dn)
+    column_max = D.max(axis=0)[:, None]  # (N, 1)
+    Dn = np.zeros_like(D)
+    np.divide(D.T, column_max, out=Dn, where=column_max > 0)
     return Dn
 
 
@@ -170,7 +171,7 @@ def rerank_from_matrix(D: Any, q: int, k1: int = 20, k2: int = 6, lambda_: float
 
     Args:
         D: (N, N) array-like, non-negative, over [queries; gallery] with the q queries
-            first; every column maximum must be > 0.
+            first.
         q: number of queries, 1 <= q <= N.
         k1: neighbourhood size, 1 <= k1 <= N - 1.
         k2: local query expansion size, 1 <= k2 <= k1 + 1.

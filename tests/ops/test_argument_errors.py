@@ -270,9 +270,11 @@ def test_unknown_metric(op, metric):
 
 
 @pytest.mark.parametrize("op", OPS)
-def test_metric_not_a_string(op):
-    with pytest.raises(ValueError, match=r"metric must be one of"):
-        op(f32(3, 2), f32(4, 2), metric=None)
+@pytest.mark.parametrize("metric", [None, 3, ["cosine"]])
+def test_metric_not_a_string(op, metric):
+    with pytest.raises(TypeError, match=r"metric must be a string, one of euclidean, .*; got "
+                                        + type(metric).__name__):
+        op(f32(3, 2), f32(4, 2), metric=metric)
 
 
 @pytest.mark.parametrize("k", [0, -1, 6, 100])
