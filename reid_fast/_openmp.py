@@ -2,10 +2,11 @@
 
 torch and reid_fast's CPU kernels share one OpenMP runtime (GNU libgomp). By default its
 idle threads spin for a while at every barrier before they sleep; on a machine shared with
-another CPU-heavy process the spinning threads take the cores the working ones need, and
-measured on 2 cores beside one busy process a training run was several times slower
-(bench/cpu_sharing.py, bench/results/*-cpu-sharing-*.json). With the passive policy idle
-threads sleep at once; alone, the same run costs about the same.
+another CPU-heavy process the spinning threads take the cores the working ones need. With
+the passive policy idle threads sleep at once. Measured on 2 cores (bench/cpu_sharing.py,
+bench/results/amd-epyc-2c-cpu-sharing-83af1884-*.json), 20 training steps with their
+evaluation took 9.5 s with libgomp's default and 9.6 s passive alone, but 17.6 s and 12.0 s
+beside one busy process; re-ranking (q 1,000, g 8,000) was within 0.03 s either way.
 
 The runtime reads its settings once, when it is loaded, so this must run before torch or
 reid_fast._C is imported: ``import reid_fast`` (and every command, which imports it first)
