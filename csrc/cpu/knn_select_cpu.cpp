@@ -37,12 +37,12 @@ template <typename Loader>
 void row_aux_rows(const void* features, int64_t rows, int64_t d, Metric metric, float* out) {
 #pragma omp parallel for schedule(static) num_threads(max_threads())
   for (int64_t row = 0; row < rows; ++row) {
-    float sum = 0.0f;
+    double sum = 0.0;  // like the packing of the fused kernels (tile_kernels_impl.h)
     for (int64_t f = 0; f < d; ++f) {
       const float v = Loader::load(features, row * d + f);
-      sum += v * v;
+      sum += static_cast<double>(v) * v;
     }
-    out[row] = metric_aux(metric, sum);
+    out[row] = metric_aux(metric, static_cast<float>(sum));
   }
 }
 
